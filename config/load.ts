@@ -1,0 +1,164 @@
+import fs from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, resolveConfig, type Config } from './schema.js';
+
+/** A configuration problem, worded for the admin: the key, the value, what is allowed, and where it was set. */
+export class ConfigError extends Error {
+  readonly code = 'FERRY_ERR_CONFIG';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadOptions {
+  /** YAML file; when absent, defaults and the environment only. */
+  file?: string;
+  /** Defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Extra values layered over the file and under the environment (tests use this). */
+  overrides?: Record<string, unknown>;
+}
+
+const ENV_PREFIX = 'FERRY_';
+// Environment names that belong to Ferry but are not settings.
+const ENV_NOT_SETTINGS = /^FERRY_(CONFIG|TEST_.*)$/;
+
+/** smtp.maxMessageSize -> FERRY_SMTP_MAX_MESSAGE_SIZE */
+export function envName(path: readonly string[]): string {
+  return ENV_PREFIX + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+}
+
+interface ZodDefLike {
+  type: string;
+  shape?: Record<string, { _zod: { def: ZodDefLike } }>;
+  innerType?: { _zod: { def: ZodDefLike } };
+}
+
+/** Every leaf key path of the schema, e.g. ["smtp","port"]. */
+export function settingPaths(): string[][] {
+  const out: string[][] = [];
+  const walk = (def: ZodDefLike, path: string[]) => {
+    if ((def.type === 'default' || def.type === 'prefault' || def.type === 'optional') && def.innerType) return walk(def.innerType._zod.def, path);
+    if (def.type === 'object' && def.shape) {
+      for (const [k, v] of Object.entries(def.shape)) walk(v._zod.def, [...path, k]);
+      return;
+    }
+    out.push(path);
+  };
+  walk((configSchema as unknown as { _zod: { def: ZodDefLike } })._zod.def, []);
+  return out;
+}
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown) {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function getPath(source: unknown, path: readonly (string | number | symbol)[]): unknown {
+  let node = source;
+  for (const key of path) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string | number | symbol, unknown>)[key];
+  }
+  return node;
+}
+
+function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(extra)) {
+    const b = out[k];
+    out[k] =
+      typeof v === 'object' && v !== null && !Array.isArray(v) && typeof b === 'object' && b !== null && !Array.isArray(b)
+        ? deepMerge(b as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return '(missing)';
+  const s = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+function readYaml(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read the configuration file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (err) {
+    const first = String((err as Error).message).split('\n')[0];
+    throw new ConfigError(`${file} is not valid YAML: ${first}`);
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`${file} must hold a mapping of settings (key: value), not a ${Array.isArray(data) ? 'list' : typeof data}`);
+  return data as Record<string, unknown>;
+}
+
+/**
+ * Loads the effective configuration: schema defaults, then the YAML file, then overrides, then
+ * FERRY_* environment variables. Throws ConfigError with one line naming the key, the value,
+ * what is allowed and where the value came from.
+ */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const source = opts.file ?? '(defaults)';
+  let raw: Record<string, unknown> = opts.file ? readYaml(opts.file) : {};
+  if (opts.overrides) raw = deepMerge(raw, opts.overrides);
+
+  const fromEnv = new Map<string, string>();
+  const known = new Map(settingPaths().map((p) => [envName(p), p]));
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || ENV_NOT_SETTINGS.test(name) || value === undefined) continue;
+    const path = known.get(name);
+    if (!path) {
+      const suggestion = [...known.keys()].find((k) => k.replace(/_/g, '') === name.replace(/_/g, ''));
+      throw new ConfigError(`${name} is not a Ferry setting${suggestion ? `; did you mean ${suggestion}?` : ''} (settings are FERRY_ plus the key path, e.g. FERRY_SMTP_PORT for smtp.port)`);
+    }
+    setPath(raw, path, value);
+    fromEnv.set(path.join('.'), name);
+  }
+
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(describeIssue(result.error.issues[0]!, raw, source, fromEnv));
+
+  const config = resolveConfig(result.data);
+  if (config.smtp.hardLimit < config.smtp.maxMessageSize) {
+    throw new ConfigError(
+      `smtp.hardLimit = ${config.smtp.hardLimit} is below smtp.maxMessageSize = ${config.smtp.maxMessageSize}: the hard limit must be at least the message size limit (or leave it unset for max(3 x maxMessageSize, 50MB))`,
+    );
+  }
+  return config;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown, source: string, fromEnv: Map<string, string>): string {
+  const path = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') {
+    const where = path.length ? `${path.join('.')}.` : '';
+    const keys = issue.keys.map((k) => `${where}${k}`).join(', ');
+    return `${keys} ${issue.keys.length > 1 ? 'are not known settings' : 'is not a known setting'} (in ${source}); see the configuration reference in the README`;
+  }
+  // A list given as one comma-separated string has no value at "key.1": name the key, show the whole value.
+  let valuePath: (string | number | symbol)[] = [...issue.path];
+  let value = getPath(raw, valuePath);
+  while (value === undefined && typeof valuePath[valuePath.length - 1] === 'number') {
+    valuePath = valuePath.slice(0, -1);
+    value = getPath(raw, valuePath);
+  }
+  const key = valuePath.map(String).join('.') || '(top level)';
+  const env = fromEnv.get(key);
+  const origin = env ? `set in ${env}` : `in ${source}`;
+  return `${key} = ${show(value)} is not allowed (${origin}): ${issue.message}`;
+}

@@ -1,0 +1,61 @@
+// Size and duration strings for the configuration ("25MB", "1.5GB", "512KiB", "30d", "10m").
+// Hand-written because the common packages (bytes, ms) either treat "MB" as MiB or accept
+// things like "1e3" silently; an admin who writes 25MB must get exactly 25,000,000 bytes.
+
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+};
+
+const DURATION_UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 7 * 86_400_000,
+};
+
+/** Bytes from a number or a string like "25MB" (SI, 10^6) or "512KiB" (binary); undefined if unreadable. */
+export function parseSize(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  if (!m) return undefined;
+  const unit = (m[2] ?? '').toLowerCase() || 'b';
+  const factor = SIZE_UNITS[unit];
+  if (factor === undefined) return undefined;
+  const bytes = Math.round(Number(m[1]) * factor);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+/** Milliseconds from a number (ms) or a string like "30d", "10m", "90s". */
+export function parseDuration(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/i.exec(value);
+  if (!m) return undefined;
+  const factor = DURATION_UNITS[(m[2] ?? '').toLowerCase()];
+  if (factor === undefined) return undefined;
+  return Math.round(Number(m[1]) * factor);
+}
+
+/** "12.3 MB" style, SI units as in the configuration. */
+export function formatSize(bytes: number): string {
+  if (bytes < 1000) return `${bytes} bytes`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = bytes;
+  let i = -1;
+  do {
+    v /= 1000;
+    i++;
+  } while (v >= 1000 && i < units.length - 1);
+  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+}

@@ -1,0 +1,284 @@
+import { once } from 'node:events';
+import { PassThrough, Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
+import iconv from 'iconv-lite';
+import libbase64 from 'libbase64';
+import libmime from 'libmime';
+import libqp from 'libqp';
+import type { MimeNode } from '@zone-eu/mailsplit';
+import { noticeTargetKind, usableCharset } from './mime-parts.js';
+import { stuffFlowed } from './notice.js';
+
+// Pass 2 of the rewrite, run over the small message that pass 1 left (attachments are gone).
+// It puts the notice at the top of the first text/plain body and after <body> in the first
+// text/html body, streaming (a text body can be large too), keeping each part's charset and
+// transfer encoding where the notice fits them. When the message has no such body and its root
+// is multipart/mixed, a notice part is added as the first part. Parts that are not touched
+// pass byte for byte.
+
+type SplitObject = MimeNode | { type: 'body' | 'data'; node: MimeNode; value: Buffer };
+
+export interface NoticeInserterOptions {
+  /** Plain-text notice (CRLF line ends). */
+  text: string;
+  /** HTML notice, ASCII only. */
+  html: string;
+  /** Add a notice part when no body takes the notice. */
+  addPart: boolean;
+  /** Header set on the root, e.g. X-Ferry-Offloaded. */
+  rootHeader?: { key: string; value: string };
+}
+
+interface Rewrite {
+  node: MimeNode;
+  head: Writable;
+  tail: Readable;
+  ended: Promise<unknown>;
+}
+
+const HTML_SEARCH_LIMIT = 64 * 1024;
+
+export class NoticeInserter extends Transform {
+  private plainDone = false;
+  private htmlDone = false;
+  private partAdded = false;
+  private rootBoundary: string | undefined;
+  private current: Rewrite | undefined;
+  private pausedTail: Readable | undefined;
+  private readonly opts: NoticeInserterOptions;
+
+  constructor(opts: NoticeInserterOptions) {
+    super({ objectMode: true, highWaterMark: 16 });
+    this.opts = opts;
+  }
+
+  override _read(size: number): void {
+    const t = this.pausedTail;
+    this.pausedTail = undefined;
+    t?.resume();
+    super._read(size);
+  }
+
+  override _transform(obj: SplitObject, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.handle(obj).then(() => cb(), cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.finishCurrent().then(() => cb(), cb);
+  }
+
+  private async handle(obj: SplitObject): Promise<void> {
+    if (this.current && !(obj.type === 'body' && obj.node === this.current.node)) await this.finishCurrent();
+
+    if (obj.type === 'node') {
+      const node = obj as MimeNode;
+      if (node.root) {
+        if (this.opts.rootHeader && node.headers) node.headers.update(this.opts.rootHeader.key, this.opts.rootHeader.value);
+        if (node.multipart === 'mixed' && node.headers) {
+          this.rootBoundary = libmime.parseHeaderValue(node.headers.getFirst('content-type')).params.boundary;
+        }
+      }
+      const kind = noticeTargetKind(node);
+      if (kind === 'plain' && !this.plainDone) {
+        this.plainDone = true;
+        this.current = this.startPlain(node);
+      } else if (kind === 'html' && !this.htmlDone) {
+        this.htmlDone = true;
+        this.current = this.startHtml(node);
+      }
+      this.push(node);
+      return;
+    }
+
+    if (obj.type === 'body' && this.current && obj.node === this.current.node) {
+      const head = this.current.head;
+      if (!head.write(obj.value)) await once(head, 'drain');
+      return;
+    }
+
+    // mailsplit attributes the first delimiter line to the child it opens, so match the root's boundary, not the node.
+    if (obj.type === 'data' && this.opts.addPart && !this.partAdded && this.rootBoundary) {
+      const at = firstDelimiterEnd(obj.value, this.rootBoundary);
+      if (at >= 0) {
+        this.partAdded = true;
+        this.push({ ...obj, value: obj.value.subarray(0, at) });
+        this.push(Buffer.from(noticePart(this.opts.text, this.rootBoundary), 'latin1'));
+        if (at < obj.value.length) this.push({ ...obj, value: obj.value.subarray(at) });
+        return;
+      }
+    }
+    this.push(obj);
+  }
+
+  private async finishCurrent(): Promise<void> {
+    const c = this.current;
+    if (!c) return;
+    this.current = undefined;
+    c.head.end();
+    await c.ended;
+  }
+
+  /** Wires head -> ... -> tail and forwards the tail's bytes as body objects of `node`. */
+  private chain(node: MimeNode, stages: (Transform | PassThrough)[]): Rewrite {
+    const head = stages[0]!;
+    for (let i = 0; i < stages.length - 1; i++) {
+      stages[i]!.pipe(stages[i + 1]!);
+      stages[i]!.on('error', (err) => stages[i + 1]!.destroy(err));
+    }
+    const tail = stages[stages.length - 1]!;
+    tail.on('data', (value: Buffer) => {
+      if (!this.push({ type: 'body', node, value })) {
+        tail.pause();
+        this.pausedTail = tail;
+      }
+    });
+    const ended = once(tail, 'end');
+    return { node, head, tail, ended };
+  }
+
+  private startPlain(node: MimeNode): Rewrite {
+    const cs = usableCharset(node)!;
+    const enc = (node.encoding || '7bit').toLowerCase();
+    const text = node.flowed ? stuffFlowed(this.opts.text) : this.opts.text;
+    // us-ascii bodies are relabelled utf-8 when the notice needs it: ASCII bytes are valid UTF-8.
+    const asciiBody = cs === 'us-ascii' || cs === 'ascii';
+    let noticeBytes = iconv.encode(text, asciiBody ? 'utf-8' : cs);
+    const fits = asciiBody ? true : iconv.decode(noticeBytes, cs) === text;
+    const transcode = !fits;
+    if (transcode) noticeBytes = Buffer.from(text, 'utf8');
+    if ((transcode || asciiBody) && !isAscii(noticeBytes)) node.setCharset('utf-8');
+
+    const stages: (Transform | PassThrough)[] = [];
+    const decodeCte = enc === 'base64' ? new libbase64.Decoder() : enc === 'quoted-printable' ? new libqp.Decoder() : undefined;
+    let outEnc = enc;
+    if ((enc === '7bit') && !isAscii(noticeBytes)) outEnc = 'quoted-printable';
+    const reencode = transcode || outEnc !== enc || enc === 'base64';
+
+    if (!reencode) {
+      // The notice is written in the part's own encoding and the original bytes follow untouched.
+      const pre = enc === 'quoted-printable' ? Buffer.from(qpLines(noticeBytes), 'latin1') : noticeBytes;
+      stages.push(new Prepend(pre));
+      return this.chain(node, stages);
+    }
+    if (outEnc !== enc && node.headers) node.headers.update('Content-Transfer-Encoding', outEnc);
+    if (decodeCte) stages.push(decodeCte);
+    if (transcode) stages.push(iconv.decodeStream(cs) as unknown as Transform, iconv.encodeStream('utf-8') as unknown as Transform);
+    stages.push(new Prepend(noticeBytes));
+    stages.push(encoderFor(outEnc));
+    if (stages.length === 1) stages.unshift(new PassThrough());
+    return this.chain(node, stages);
+  }
+
+  private startHtml(node: MimeNode): Rewrite {
+    const enc = (node.encoding || '7bit').toLowerCase();
+    const notice = Buffer.from(this.opts.html, 'latin1');
+    const stages: (Transform | PassThrough)[] = [];
+    if (enc === 'base64' || enc === 'quoted-printable') {
+      stages.push(enc === 'base64' ? new libbase64.Decoder() : new libqp.Decoder());
+      stages.push(new InsertAfterBodyTag(notice));
+      stages.push(encoderFor(enc));
+    } else {
+      // 7bit/8bit: the ASCII notice goes straight into the bytes, nothing else changes.
+      stages.push(new InsertAfterBodyTag(notice));
+    }
+    return this.chain(node, stages);
+  }
+}
+
+function isAscii(b: Buffer): boolean {
+  for (const c of b) if (c > 0x7e || (c < 0x20 && c !== 0x0d && c !== 0x0a && c !== 0x09)) return false;
+  return true;
+}
+
+function qpLines(bytes: Buffer): string {
+  return libqp.wrap(libqp.encode(bytes), 76).replace(/\r?\n/g, '\r\n');
+}
+
+function encoderFor(enc: string): Transform {
+  if (enc === 'base64') return new libbase64.Encoder() as unknown as Transform;
+  if (enc === 'quoted-printable') return new libqp.Encoder({ lineLength: 76 }) as unknown as Transform;
+  return new PassThrough();
+}
+
+/** The notice as a MIME part, placed after the root's first delimiter, followed by a new delimiter. */
+function noticePart(text: string, boundary: string): string {
+  return (
+    'Content-Type: text/plain; charset=utf-8\r\n' +
+    'Content-Transfer-Encoding: quoted-printable\r\n' +
+    'Content-Disposition: inline\r\n' +
+    '\r\n' +
+    qpLines(Buffer.from(text, 'utf8')) +
+    `\r\n--${boundary}\r\n`
+  );
+}
+
+/** Offset just past the first opening delimiter line "--B" + line end in `buf`, or -1. */
+function firstDelimiterEnd(buf: Buffer, boundary: string): number {
+  const s = buf.toString('latin1');
+  const re = new RegExp(`(^|\\n)--${escapeRe(boundary)}[ \\t]*\\r?\\n`, 'g');
+  const m = re.exec(s);
+  return m ? m.index + m[0].length : -1;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Writes `prefix` before the first byte (or at the end if the body is empty). */
+class Prepend extends Transform {
+  private done = false;
+  constructor(private readonly prefix: Buffer) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    if (!this.done) {
+      this.done = true;
+      this.push(this.prefix);
+    }
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    if (!this.done) this.push(this.prefix);
+    cb();
+  }
+}
+
+/**
+ * Inserts `notice` right after the first <body ...> tag within the first 64 KiB, or at the
+ * start if there is none. Searches a latin1 view of the bytes, which keeps every byte as it is
+ * and finds ASCII markup in any ASCII-compatible charset.
+ */
+class InsertAfterBodyTag extends Transform {
+  private pending: Buffer[] = [];
+  private pendingLen = 0;
+  private done = false;
+  constructor(private readonly notice: Buffer) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    if (this.done) return cb(null, chunk);
+    this.pending.push(chunk);
+    this.pendingLen += chunk.length;
+    const buf = Buffer.concat(this.pending);
+    const m = /<body\b[^>]*>/i.exec(buf.toString('latin1'));
+    if (m) {
+      const at = m.index + m[0].length;
+      this.release(buf, at);
+    } else if (this.pendingLen > HTML_SEARCH_LIMIT) {
+      this.release(buf, 0);
+    } else {
+      this.pending = [buf];
+    }
+    cb();
+  }
+  override _flush(cb: TransformCallback): void {
+    if (!this.done) this.release(Buffer.concat(this.pending), 0);
+    cb();
+  }
+  private release(buf: Buffer, at: number) {
+    this.done = true;
+    this.pending = [];
+    this.push(buf.subarray(0, at));
+    this.push(this.notice);
+    this.push(buf.subarray(at));
+  }
+}

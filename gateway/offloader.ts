@@ -1,0 +1,216 @@
+import { once } from 'node:events';
+import { PassThrough, Transform, type TransformCallback, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import libmime from 'libmime';
+import libqp from 'libqp';
+import type { MimeNode } from '@zone-eu/mailsplit';
+import { HashCounter } from './hash-counter.js';
+import { isAttachmentCandidate, noticeTargetKind, PLACEHOLDER_HEADER, type SignedPolicy } from './mime-parts.js';
+
+// Pass 1 of the rewrite, between mailsplit's Splitter and Joiner (object mode both sides).
+//
+// An attachment candidate is held back (node and encoded body) until its decoded size reaches
+// the threshold. A part that ends below it is released unchanged, byte for byte. A part that
+// reaches it is decoded on the fly, hashed and streamed into the blob store, with backpressure
+// from the store back to the SMTP socket; when it ends, its node is rewritten in place into a
+// short text part with the link, so no MIME boundary is ever removed. Memory per message is
+// bounded by the threshold plus stream buffers, whatever the attachment size.
+//
+// mailsplit's own Rewriter/Streamer are not used: they decide at header time (before the size
+// is known), re-encode parts that must stay byte-exact, and buffer format=flowed parts whole.
+
+type SplitObject = MimeNode | { type: 'body' | 'data'; node: MimeNode; value: Buffer };
+
+export interface OffloadedFile {
+  idx: number;
+  name: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  blobKey: string;
+}
+
+/** What the offloader needs from the transaction that owns it. */
+export interface OffloadSink {
+  /** Called when a part reaches the threshold: reserve its index and blob key (and the transfer record). */
+  begin(meta: { name: string; contentType: string }): Promise<{ idx: number; blobKey: string }>;
+  /** Streams decoded bytes into the blob store; resolves once durable. */
+  store(blobKey: string, body: PassThrough, contentType: string): Promise<void>;
+  /** Called when a part is stored: record it and return the text that replaces it. */
+  complete(file: OffloadedFile): Promise<string>;
+}
+
+export interface OffloaderOptions {
+  minSize: number;
+  signed: SignedPolicy;
+  sink: OffloadSink;
+}
+
+interface Held {
+  kind: 'held';
+  node: MimeNode;
+  chunks: SplitObject[];
+  decoded: number;
+  counter: Transform | PassThrough;
+}
+
+interface Active {
+  kind: 'active';
+  node: MimeNode;
+  decoder: Writable;
+  hasher: HashCounter;
+  idx: number;
+  blobKey: string;
+  name: string;
+  contentType: string;
+  /** Settles when the bytes are stored; rejects on any failure along the way. */
+  stored: Promise<void>;
+}
+
+export class Offloader extends Transform {
+  /** Number of parts stored so far. */
+  offloaded = 0;
+  /** Whether the message has a text/plain or text/html body the notice can go into. */
+  hasNoticeTarget = false;
+  rootNode: MimeNode | undefined;
+  private current: Held | Active | undefined;
+  private readonly opts: OffloaderOptions;
+
+  constructor(opts: OffloaderOptions) {
+    super({ objectMode: true, highWaterMark: 16 });
+    this.opts = opts;
+  }
+
+  override _transform(obj: SplitObject, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.handle(obj).then(() => cb(), cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.finishCurrent().then(() => cb(), cb);
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    const cur = this.current;
+    this.current = undefined;
+    if (cur?.kind === 'active') cur.decoder.destroy(err ?? new Error('offload aborted'));
+    if (cur?.kind === 'held') cur.counter.destroy();
+    cb(err);
+  }
+
+  private async handle(obj: SplitObject): Promise<void> {
+    const cur = this.current;
+    if (cur && !(obj.type === 'body' && obj.node === cur.node)) await this.finishCurrent();
+
+    if (obj.type === 'node') {
+      const node = obj as MimeNode;
+      if (node.root) this.rootNode = node;
+      if (!this.hasNoticeTarget && noticeTargetKind(node)) this.hasNoticeTarget = true;
+      if (isAttachmentCandidate(node, this.opts.signed)) {
+        const counter = node.getDecoder();
+        const held: Held = { kind: 'held', node, chunks: [], decoded: 0, counter };
+        counter.on('data', (c: Buffer) => (held.decoded += c.length));
+        counter.on('error', () => {
+          /* a broken encoding is measured as far as it decodes */
+        });
+        this.current = held;
+        return;
+      }
+      this.push(node);
+      return;
+    }
+
+    if (obj.type === 'body' && this.current && obj.node === this.current.node) {
+      const c = this.current;
+      if (c.kind === 'held') {
+        c.chunks.push(obj);
+        c.counter.write(obj.value);
+        if (c.decoded >= this.opts.minSize) await this.startOffload(c);
+        return;
+      }
+      await writeOrFail(c.decoder, obj.value, c.stored);
+      return;
+    }
+    this.push(obj);
+  }
+
+  private async finishCurrent(): Promise<void> {
+    const c = this.current;
+    if (!c) return;
+    if (c.kind === 'held') {
+      c.counter.end();
+      await once(c.counter, 'end').catch(() => undefined);
+      if (c.decoded >= this.opts.minSize) {
+        await this.startOffload(c);
+        return this.finishCurrent();
+      }
+      this.current = undefined;
+      // Below the threshold: the part goes on exactly as it came.
+      this.push(c.node);
+      for (const chunk of c.chunks) this.push(chunk);
+      return;
+    }
+    this.current = undefined;
+    c.decoder.end();
+    await c.stored;
+    const file: OffloadedFile = {
+      idx: c.idx,
+      name: c.name,
+      contentType: c.contentType,
+      size: c.hasher.bytes,
+      sha256: c.hasher.digest(),
+      blobKey: c.blobKey,
+    };
+    const text = await this.opts.sink.complete(file);
+    this.offloaded++;
+    rewriteAsPlaceholder(c.node, file.idx);
+    this.push(c.node);
+    const body = libqp.wrap(libqp.encode(Buffer.from(text, 'utf8')), 76).replace(/\r?\n/g, '\r\n');
+    this.push({ type: 'body', node: c.node, value: Buffer.from(c.node.root ? `${body}\r\n` : body, 'latin1') });
+  }
+
+  private async startOffload(held: Held): Promise<void> {
+    held.counter.destroy();
+    const node = held.node;
+    const name = node.filename ? String(node.filename) : '';
+    const contentType = node.contentType || 'application/octet-stream';
+    const { idx, blobKey } = await this.opts.sink.begin({ name, contentType });
+
+    const decoder = node.getDecoder() as Transform | PassThrough;
+    const hasher = new HashCounter();
+    const body = new PassThrough({ highWaterMark: 256 * 1024 });
+    const piped = pipeline(decoder, hasher, body);
+    const put = this.opts.sink.store(blobKey, body, contentType);
+    const stored = Promise.all([piped, put]).then(() => undefined);
+    stored.catch(() => {
+      /* observed by whoever awaits it; never an unhandled rejection */
+    });
+    const active: Active = { kind: 'active', node, decoder, hasher, idx, blobKey, name, contentType, stored };
+    this.current = active;
+    for (const chunk of held.chunks) await writeOrFail(decoder, (chunk as { value: Buffer }).value, stored);
+  }
+}
+
+/** Writes with backpressure; rejects if the store fails while we wait for it to drain. */
+async function writeOrFail(stream: Writable, chunk: Buffer, failure: Promise<void>): Promise<void> {
+  if (stream.destroyed) {
+    await failure;
+    throw new Error('offload stream closed');
+  }
+  if (stream.write(chunk)) return;
+  await Promise.race([once(stream, 'drain'), failure.then(() => once(stream, 'drain'))]);
+}
+
+function rewriteAsPlaceholder(node: MimeNode, idx: number): void {
+  const h = node.headers;
+  if (!h) return;
+  h.update('Content-Type', 'text/plain; charset=utf-8');
+  h.update('Content-Transfer-Encoding', 'quoted-printable');
+  h.update('Content-Disposition', 'inline');
+  for (const k of ['Content-Length', 'Content-MD5', 'Content-Description', 'Content-Location']) h.remove(k);
+  h.update(PLACEHOLDER_HEADER, String(idx));
+  node.contentType = 'text/plain';
+  node.encoding = 'quoted-printable';
+  node.disposition = 'inline';
+  node.filename = false;
+  void libmime;
+}

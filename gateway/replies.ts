@@ -1,0 +1,113 @@
+import { formatSize } from '../config/units.js';
+
+// Every SMTP reply Ferry composes comes from this catalogue: the reply code, its RFC 3463
+// enhanced status code, and a sentence a person (often the sender reading a bounce) understands.
+// smtp-server derives enhanced codes from the reply code alone (552 would become 5.2.2,
+// "mailbox full"), so replies carry their own code and FerryConnection sends them verbatim.
+
+export interface Reply {
+  code: number;
+  enhanced: string;
+  text: string;
+}
+
+/** An SMTP reply as an Error, the shape smtp-server's handler callbacks take. */
+export class SmtpReplyError extends Error {
+  readonly responseCode: number;
+  readonly enhancedCode: string;
+  readonly reply: Reply;
+  constructor(reply: Reply, options?: { cause?: unknown }) {
+    super(`${reply.enhanced} ${reply.text}`, options);
+    this.name = 'SmtpReplyError';
+    this.responseCode = reply.code;
+    this.enhancedCode = reply.enhanced;
+    this.reply = reply;
+  }
+}
+
+const limitText = (limit: number) => `${formatSize(limit)} (${limit} bytes)`;
+
+export const replies = {
+  /** MAIL FROM with SIZE=n over the limit: nothing has been transferred yet. */
+  declaredTooBig: (declared: number, limit: number): Reply => ({
+    code: 552,
+    enhanced: '5.3.4',
+    text: `Message size ${formatSize(declared)} exceeds the limit of ${limitText(limit)}; it was not sent. Remove some attachments or share them another way, then send again.`,
+  }),
+  /** Undeclared size, read to the end, over the limit. */
+  tooBig: (received: number, limit: number): Reply => ({
+    code: 552,
+    enhanced: '5.3.4',
+    text: `Message size ${formatSize(received)} or more exceeds the limit of ${limitText(limit)}; it was not sent. Remove some attachments or share them another way, then send again.`,
+  }),
+  /** Far past the limit: protection against disk-fill, the connection is closed. */
+  hardLimit: (limit: number): Reply => ({
+    code: 421,
+    enhanced: '4.3.4',
+    text: `Message is far over the size limit of ${limitText(limit)}; closing the connection.`,
+  }),
+  relayDenied: (recipient: string): Reply => ({
+    code: 550,
+    enhanced: '5.7.1',
+    text: `Relaying to <${recipient}> is not allowed from your address; send through your organisation's mail server or log in.`,
+  }),
+  storageUnavailable: (): Reply => ({
+    code: 452,
+    enhanced: '4.3.1',
+    text: 'Attachment storage is temporarily unavailable; please try again later.',
+  }),
+  localError: (): Reply => ({
+    code: 451,
+    enhanced: '4.3.0',
+    text: 'A local error occurred while processing the message; nothing was kept. Please try again later.',
+  }),
+  nextHopUnavailable: (detail: string): Reply => ({
+    code: 451,
+    enhanced: '4.4.1',
+    text: `The next mail server could not be reached (${detail}); nothing was kept. Please try again later.`,
+  }),
+  malformed: (detail: string): Reply => ({
+    code: 554,
+    enhanced: '5.6.0',
+    text: `The message structure could not be processed (${detail}); it was not sent. Please send it again from your mail program.`,
+  }),
+  tooManyRecipients: (max: number): Reply => ({
+    code: 452,
+    enhanced: '4.5.3',
+    text: `Too many recipients; at most ${max} per message. Send the rest in another message.`,
+  }),
+  accepted: (queueId: string, offloaded: number): Reply => ({
+    code: 250,
+    enhanced: '2.0.0',
+    text: `Ok: queued as ${queueId}${offloaded ? `, ${offloaded} attachment${offloaded === 1 ? '' : 's'} turned into download links` : ''}`,
+  }),
+  shuttingDown: (): Reply => ({
+    code: 421,
+    enhanced: '4.3.2',
+    text: 'The gateway is shutting down; please try again shortly.',
+  }),
+} as const;
+
+const ENHANCED_RE = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
+
+/** A reply passed back from the next hop: its code and text, with an enhanced code (its own when it sent one). */
+export function nextHopReply(code: number, response: string): Reply {
+  // nodemailer's err.response is the whole last line, e.g. "550 5.1.1 <x@y>: Recipient address rejected".
+  let text = response.replace(/^\d{3}[ -]?/, '').trim();
+  let enhanced = '';
+  const first = text.split(' ', 1)[0] ?? '';
+  if (ENHANCED_RE.test(first) && first[0] === String(code)[0]) {
+    enhanced = first;
+    text = text.slice(first.length).trim();
+  } else {
+    enhanced = code >= 500 ? '5.0.0' : code >= 400 ? '4.0.0' : '2.0.0';
+  }
+  return { code, enhanced, text: `Next hop said: ${text || 'no reason given'}` };
+}
+
+/** True if `text` starts with an enhanced status code of the same class as `code`. */
+export function carriesEnhancedCode(code: number, text: string): boolean {
+  const first = text.split(' ', 1)[0] ?? '';
+  const m = ENHANCED_RE.exec(first);
+  return !!m && m[1] === String(code)[0];
+}

@@ -1,0 +1,53 @@
+import { once } from 'node:events';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+
+// Local working files of one SMTP transaction: the raw copy (kept only until the first
+// attachment is offloaded), the pass-1 output and the final message. They are small once
+// attachments are out, and are removed when the transaction ends, whatever its outcome.
+
+export class Spool {
+  private files = new Set<string>();
+  private writers = new Set<fs.WriteStream>();
+  constructor(
+    private readonly dir: string,
+    private readonly id: string,
+  ) {}
+
+  static async open(dir: string, id: string): Promise<Spool> {
+    await fsp.mkdir(dir, { recursive: true });
+    return new Spool(dir, id);
+  }
+
+  path(name: string): string {
+    const p = path.join(this.dir, `${this.id}.${name}`);
+    this.files.add(p);
+    return p;
+  }
+
+  writer(name: string): fs.WriteStream {
+    const w = fs.createWriteStream(this.path(name), { highWaterMark: 64 * 1024 });
+    this.writers.add(w);
+    w.once('close', () => this.writers.delete(w));
+    return w;
+  }
+
+  async remove(name: string): Promise<void> {
+    const p = path.join(this.dir, `${this.id}.${name}`);
+    this.files.delete(p);
+    await fsp.rm(p, { force: true });
+  }
+
+  async removeAll(): Promise<void> {
+    // A writer still open (destroyed mid-open, or flushing) would re-create its file after the rm.
+    await Promise.all(
+      [...this.writers].map((w) => {
+        if (!w.closed) w.destroy();
+        return w.closed ? undefined : once(w, 'close');
+      }),
+    );
+    await Promise.all([...this.files].map((p) => fsp.rm(p, { force: true })));
+    this.files.clear();
+  }
+}

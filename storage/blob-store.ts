@@ -1,0 +1,55 @@
+import type { Readable } from 'node:stream';
+
+/** A byte range, both ends inclusive, already checked against the blob's size. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * Where attachment bytes live. Keys are made by Ferry (see newBlobKey), never from user input.
+ * Drivers: filesystem (fs-blob-store.ts); S3 is planned behind the same interface.
+ */
+export interface BlobStore {
+  /** Short name for logs: "file", "s3". */
+  readonly kind: string;
+  /**
+   * Streams `body` into the blob `key`. Resolves once the bytes are durable (synced).
+   * On any failure, or if `signal` aborts, nothing is left under `key` and the promise rejects.
+   */
+  put(key: string, body: Readable, opts?: { contentType?: string; signal?: AbortSignal }): Promise<void>;
+  /** A stream of the blob's bytes, or of `range`. Rejects with BlobNotFoundError if absent. */
+  openRead(key: string, opts?: { range?: ByteRange; signal?: AbortSignal }): Promise<Readable>;
+  /** Removes the blob; succeeds when it does not exist. */
+  delete(key: string): Promise<void>;
+  /** True if the blob exists. */
+  exists(key: string): Promise<boolean>;
+  /** Every key in the store (for the sweeper and tests). */
+  list(prefix?: string): AsyncIterable<string>;
+  /** Throws BlobStoreUnavailableError when the store cannot take writes now. */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class BlobNotFoundError extends Error {
+  readonly code = 'FERRY_ERR_BLOB_NOT_FOUND';
+  constructor(key: string) {
+    super(`blob ${key} does not exist`);
+    this.name = 'BlobNotFoundError';
+  }
+}
+
+export class BlobStoreUnavailableError extends Error {
+  readonly code = 'FERRY_ERR_BLOB_STORE_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BlobStoreUnavailableError';
+  }
+}
+
+const KEY_RE = /^[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_.-]*)*$/;
+
+/** Keys are Ferry-made; this guard keeps a bug from ever turning one into a path outside the store. */
+export function assertValidKey(key: string): void {
+  if (!KEY_RE.test(key) || key.includes('..') || key.length > 200) throw new Error(`invalid blob key: ${JSON.stringify(key)}`);
+}

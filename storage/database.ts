@@ -1,0 +1,51 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { migrationProvider } from './migrations.js';
+import type { Database } from './schema.js';
+
+export type Db = Kysely<Database>;
+
+export class DatabaseUnavailableError extends Error {
+  readonly code = 'FERRY_ERR_DATABASE_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+/** Opens the records database from a `sqlite:FILE` URL and brings its schema up to date. */
+export async function openDatabase(url: string): Promise<Db> {
+  const m = /^sqlite:(.+)$/.exec(url);
+  if (!m) throw new Error(`unsupported database URL ${url} (expected sqlite:FILE)`);
+  const file = m[1]!;
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const sqlite = new SQLite(file);
+  // WAL lets the web role read while the gateway writes; busy_timeout waits for the other
+  // writer instead of failing at once when two processes share the file.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('synchronous = NORMAL');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  await migrate(db);
+  return db;
+}
+
+export async function migrate(db: Db): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new DatabaseUnavailableError(`database migration ${failed ?? ''} failed: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+export async function checkDatabase(db: Db): Promise<void> {
+  try {
+    await db.selectFrom('transfers').select('id').limit(1).execute();
+  } catch (err) {
+    throw new DatabaseUnavailableError(`database is not reachable: ${(err as Error).message}`, { cause: err });
+  }
+}

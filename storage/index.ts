@@ -1,0 +1,10 @@
+export * from './blob-store.js';
+export * from './cleanup.js';
+export * from './database.js';
+export * from './filenames.js';
+export * from './fs-blob-store.js';
+export * from './links.js';
+export * from './open.js';
+export * from './records.js';
+export type { TransferState } from './schema.js';
+export * from './tokens.js';

@@ -1,0 +1,203 @@
+import type { Db } from './database.js';
+import type { FilesTable, TransfersTable, TransferState } from './schema.js';
+
+// The records of transfers and their files. Plain functions over a Kysely handle; the
+// gateway writes them, the web reads them.
+
+export interface NewTransfer {
+  id: string;
+  tokenHash: string;
+  queueId: string;
+  sender: string;
+  recipients: string[];
+  subject: string | null;
+  messageId: string | null;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface NewFile {
+  transferId: string;
+  idx: number;
+  name: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  blobKey: string;
+}
+
+export interface Transfer {
+  id: string;
+  tokenHash: string;
+  state: TransferState;
+  queueId: string;
+  sender: string;
+  recipients: string[];
+  subject: string | null;
+  messageId: string | null;
+  createdAt: number;
+  expiresAt: number;
+  fileCount: number;
+  totalBytes: number;
+}
+
+export interface StoredFile {
+  transferId: string;
+  idx: number;
+  name: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  blobKey: string;
+  createdAt: number;
+}
+
+function toTransfer(r: TransfersTable): Transfer {
+  return {
+    id: r.id,
+    tokenHash: r.token_hash,
+    state: r.state,
+    queueId: r.queue_id,
+    sender: r.sender,
+    recipients: JSON.parse(r.recipients) as string[],
+    subject: r.subject,
+    messageId: r.message_id,
+    createdAt: Number(r.created_at),
+    expiresAt: Number(r.expires_at),
+    fileCount: Number(r.file_count),
+    totalBytes: Number(r.total_bytes),
+  };
+}
+
+function toFile(r: FilesTable): StoredFile {
+  return {
+    transferId: r.transfer_id,
+    idx: Number(r.idx),
+    name: r.name,
+    contentType: r.content_type,
+    size: Number(r.size),
+    sha256: r.sha256,
+    blobKey: r.blob_key,
+    createdAt: Number(r.created_at),
+  };
+}
+
+export async function createTransfer(db: Db, t: NewTransfer): Promise<void> {
+  await db
+    .insertInto('transfers')
+    .values({
+      id: t.id,
+      token_hash: t.tokenHash,
+      state: 'pending',
+      queue_id: t.queueId,
+      sender: t.sender,
+      recipients: JSON.stringify(t.recipients),
+      subject: t.subject,
+      message_id: t.messageId,
+      created_at: t.createdAt,
+      expires_at: t.expiresAt,
+      file_count: 0,
+      total_bytes: 0,
+    })
+    .execute();
+}
+
+export async function addFile(db: Db, f: NewFile): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('files')
+      .values({
+        transfer_id: f.transferId,
+        idx: f.idx,
+        name: f.name,
+        content_type: f.contentType,
+        size: f.size,
+        sha256: f.sha256,
+        blob_key: f.blobKey,
+        created_at: Date.now(),
+      })
+      .execute();
+    await trx
+      .updateTable('transfers')
+      .set((eb) => ({ file_count: eb('file_count', '+', 1), total_bytes: eb('total_bytes', '+', f.size) }))
+      .where('id', '=', f.transferId)
+      .execute();
+  });
+}
+
+/** pending -> live, once the next hop has the message. */
+export async function markLive(db: Db, transferId: string): Promise<void> {
+  await db.updateTable('transfers').set({ state: 'live' }).where('id', '=', transferId).where('state', '=', 'pending').execute();
+}
+
+export async function setState(db: Db, transferId: string, state: TransferState): Promise<void> {
+  await db.updateTable('transfers').set({ state }).where('id', '=', transferId).execute();
+}
+
+export async function getTransfer(db: Db, transferId: string): Promise<Transfer | undefined> {
+  const r = await db.selectFrom('transfers').selectAll().where('id', '=', transferId).executeTakeFirst();
+  return r ? toTransfer(r) : undefined;
+}
+
+export async function findTransferByTokenHash(db: Db, tokenHash: string): Promise<Transfer | undefined> {
+  const r = await db.selectFrom('transfers').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+  return r ? toTransfer(r) : undefined;
+}
+
+export async function listFiles(db: Db, transferId: string): Promise<StoredFile[]> {
+  const rows = await db.selectFrom('files').selectAll().where('transfer_id', '=', transferId).orderBy('idx').execute();
+  return rows.map(toFile);
+}
+
+export async function getFile(db: Db, transferId: string, idx: number): Promise<StoredFile | undefined> {
+  const r = await db.selectFrom('files').selectAll().where('transfer_id', '=', transferId).where('idx', '=', idx).executeTakeFirst();
+  return r ? toFile(r) : undefined;
+}
+
+/** Removes the records of a transfer (its files and downloads go with it). The caller deletes blobs first. */
+export async function deleteTransferRecords(db: Db, transferId: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('downloads').where('transfer_id', '=', transferId).execute();
+    await trx.deleteFrom('files').where('transfer_id', '=', transferId).execute();
+    await trx.deleteFrom('transfers').where('id', '=', transferId).execute();
+  });
+}
+
+/** Pending transfers created before `before` (left by a crash). */
+export async function listStalePending(db: Db, before: number): Promise<Transfer[]> {
+  const rows = await db.selectFrom('transfers').selectAll().where('state', '=', 'pending').where('created_at', '<', before).execute();
+  return rows.map(toTransfer);
+}
+
+export async function countTransfers(db: Db): Promise<number> {
+  const r = await db.selectFrom('transfers').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+export interface DownloadRecord {
+  transferId: string;
+  fileIdx: number | null;
+  status: number;
+  bytesSent: number;
+  range: string | null;
+  client: string | null;
+  userAgent: string | null;
+  counted: boolean;
+}
+
+export async function recordDownload(db: Db, d: DownloadRecord): Promise<void> {
+  await db
+    .insertInto('downloads')
+    .values({
+      transfer_id: d.transferId,
+      file_idx: d.fileIdx,
+      at: Date.now(),
+      status: d.status,
+      bytes_sent: d.bytesSent,
+      range: d.range,
+      client: d.client,
+      user_agent: d.userAgent ? d.userAgent.slice(0, 500) : null,
+      counted: d.counted ? 1 : 0,
+    })
+    .execute();
+}

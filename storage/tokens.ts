@@ -1,0 +1,41 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+// Link tokens: 160 random bits, base64url. Only the SHA-256 of a token is stored, so a leaked
+// database does not leak working links.
+
+const TOKEN_BYTES = 20;
+const TOKEN_RE = /^[A-Za-z0-9_-]{27}$/;
+
+export function newToken(): string {
+  return randomBytes(TOKEN_BYTES).toString('base64url');
+}
+
+/** Cheap shape check before any database work; anything else is certainly not a token. */
+export function isTokenShaped(token: string): boolean {
+  return TOKEN_RE.test(token);
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** Constant-time check that `token` hashes to `storedHash`. */
+export function tokenMatches(token: string, storedHash: string): boolean {
+  const a = Buffer.from(hashToken(token), 'hex');
+  const b = Buffer.from(storedHash, 'hex');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Random ids for records and blob keys: lowercase, URL- and path-safe. */
+export function newId(bytes = 12): string {
+  return randomBytes(bytes).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0');
+}
+
+/** A short id shown to SMTP clients and in logs, like a Postfix queue id. */
+export function newQueueId(): string {
+  return randomBytes(8).toString('hex').toUpperCase();
+}
+
+export function newBlobKey(transferId: string, index: number): string {
+  return `t/${transferId}/${index}-${newId(8)}`;
+}
