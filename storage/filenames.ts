@@ -20,19 +20,36 @@ export function displayName(raw: string | undefined | null, fallback = 'attachme
   return name;
 }
 
-/** The name as a single URL path segment: display name without separators, percent-encoded. */
-export function urlSegment(raw: string | undefined | null): string {
-  const name = displayName(raw).replace(/[/\\]/g, '_').replace(/^\.+/, '_');
-  return encodeURIComponent(name);
+/** No "..", no leading or trailing dots or spaces: one plain file name wherever it lands. */
+function tidy(name: string): string {
+  return name
+    .replace(/\.{2,}/g, '.')
+    .replace(/^[.\s]+/, '')
+    .replace(/[.\s]+$/, '');
 }
 
-/** An ASCII-only form for places that cannot carry Unicode (Content-Disposition fallback). */
+/**
+ * The name a file is saved under (download, zip entry): the display name with no path
+ * separators, no ".." and no leading dot.
+ */
+export function savedName(raw: string | undefined | null): string {
+  return tidy(displayName(raw).replace(/[/\\]/g, '_')) || 'attachment';
+}
+
+/** The name as a single URL path segment (cosmetic: files are chosen by index), percent-encoded. */
+export function urlSegment(raw: string | undefined | null): string {
+  return encodeURIComponent(savedName(raw));
+}
+
+/** An ASCII-only form of the saved name for places that cannot carry Unicode (Content-Disposition fallback). */
 export function asciiName(raw: string | undefined | null): string {
-  const name = displayName(raw)
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .replace(/[^\x20-\x7e]/g, '_')
-    .replace(/["\\/%]/g, '_')
-    .trim();
+  // NFKD can turn characters such as U+2024 into dots, so the dot rules run again on its output.
+  const name = tidy(
+    savedName(raw)
+      .normalize('NFKD')
+      .replace(/[\u0300-\u036f]/g, '')
+      .replace(/[^\x20-\x7e]/g, '_')
+      .replace(/["\\/%]/g, '_'),
+  );
   return name || 'attachment';
 }

@@ -52,6 +52,8 @@ export async function buildWebApp(opts: WebAppOptions): Promise<FastifyInstance>
       applySecurityHeaders(reply as FastifyReply);
       void (reply as FastifyReply).code(404).type(HTML).send(notFoundPage(page));
     },
+    // With a pino instance Fastify's types carry pino's Logger; callers only need the base logger
+    // type, and one return type keeps the contract simple.
   }) as unknown as FastifyInstance;
 
   await app.register(securityHeaders);

@@ -1,5 +1,5 @@
 import contentDisposition from 'content-disposition';
-import { asciiName, displayName, type ByteRange, type StoredFile } from '../storage/index.js';
+import { asciiName, savedName, type ByteRange, type StoredFile } from '../storage/index.js';
 import { parseRange } from './range.js';
 
 // Everything a file response says in its status line and headers, computed from the request
@@ -184,27 +184,10 @@ export function safeContentType(raw: string): string {
   return type;
 }
 
-/**
- * The name a browser should save the file as: the display name (control and bidi characters gone,
- * length capped) with no path separators, no ".." and no leading dot, so that it is one plain
- * file name wherever it lands.
- */
-export function downloadName(raw: string): string {
-  return tidyName(displayName(raw).replace(/[/\\]/g, '_')) || 'attachment';
-}
-
-function tidyName(name: string): string {
-  return name
-    .replace(/\.{2,}/g, '.')
-    .replace(/^[.\s]+/, '')
-    .replace(/[.\s]+$/, '');
-}
 
 /** RFC 6266: filename* carries the real name in UTF-8; filename is an ASCII stand-in for old clients. */
 export function attachmentDisposition(raw: string): string {
-  const name = downloadName(raw);
-  // asciiName folds accents and replaces the rest; NFKD can turn characters such as U+2024 into
-  // dots, so the dot rules run again on its output.
-  const fallback = tidyName(asciiName(name)) || 'attachment';
+  const name = savedName(raw);
+  const fallback = asciiName(name);
   return contentDisposition(name, { type: 'attachment', fallback });
 }

@@ -1,7 +1,8 @@
 import contentDisposition from 'content-disposition';
 import { describe, expect, it } from 'vitest';
 import type { StoredFile } from '../../storage/index.js';
-import { attachmentDisposition, downloadName, planFileResponse, safeContentType } from '../../web/file-response.js';
+import { savedName as downloadName } from '../../storage/filenames.js';
+import { attachmentDisposition, planFileResponse, safeContentType } from '../../web/file-response.js';
 
 const SHA = 'a'.repeat(62) + '0f';
 const CREATED = Date.UTC(2025, 10, 20, 12, 30, 15, 500);

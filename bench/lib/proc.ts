@@ -1,0 +1,85 @@
+import fs from 'node:fs';
+
+// Memory figures of another process, read by Linux from /proc/<pid>/status. VmHWM is the
+// kernel's own high-water mark of the resident set: the exact peak, which no amount of sampling
+// from outside could guarantee to catch. Writing "5" to /proc/<pid>/clear_refs resets it, so a
+// peak can be attributed to one phase (start-up, SMTP, download).
+
+export const MiB = 1024 * 1024;
+
+export function procAvailable(): boolean {
+  return fs.existsSync('/proc/self/status');
+}
+
+export interface ProcMemory {
+  /** Resident set size now, bytes. */
+  rss: number;
+  /** Peak resident set size since start (or since the last resetPeak), bytes. */
+  hwm: number;
+}
+
+export function readProcMemory(pid: number): ProcMemory {
+  const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (key: string) => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
+    if (!m) throw new Error(`/proc/${pid}/status has no ${key} line`);
+    return Number(m[1]) * 1024;
+  };
+  return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
+}
+
+/** Resets VmHWM to the current RSS. Returns false where the kernel does not allow it. */
+export function resetPeak(pid: number): boolean {
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Polls VmRSS for a timeline (the peak itself comes from VmHWM). Bounded: once `maxSamples` is
+ * reached every other sample is dropped and the interval doubles, so a long run keeps its shape
+ * in constant memory.
+ */
+export class RssSampler {
+  readonly samples: { t: number; rss: number }[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private interval: number;
+  private readonly t0 = Date.now();
+
+  constructor(
+    private readonly pid: number,
+    intervalMs = 50,
+    private readonly maxSamples = 2000,
+  ) {
+    this.interval = intervalMs;
+  }
+
+  start(): this {
+    const tick = () => {
+      try {
+        this.samples.push({ t: Date.now() - this.t0, rss: readProcMemory(this.pid).rss });
+      } catch {
+        return; // the process is gone; stop sampling
+      }
+      if (this.samples.length >= this.maxSamples) {
+        let j = 0;
+        for (let i = 0; i < this.samples.length; i += 2) this.samples[j++] = this.samples[i]!;
+        this.samples.length = j;
+        this.interval *= 2;
+      }
+      this.timer = setTimeout(tick, this.interval);
+      this.timer.unref();
+    };
+    tick();
+    return this;
+  }
+
+  stop(): { t: number; rss: number }[] {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    return this.samples;
+  }
+}
