@@ -8,6 +8,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // SMTP and HTTP servers bind real ports; files run in parallel processes, tests inside a file in order.
     pool: 'forks',
-    reporters: ['default'],
+    reporters: ['default', ['json', { outputFile: 'test/artifacts/vitest.json' }]],
   },
 });

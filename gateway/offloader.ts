@@ -190,14 +190,28 @@ export class Offloader extends Transform {
   }
 }
 
-/** Writes with backpressure; rejects if the store fails while we wait for it to drain. */
+/**
+ * Writes with backpressure. Waits for 'drain' or 'close' with listeners removed each time (a
+ * 1 GiB attachment waits thousands of times); if the store fails, the pipeline destroys the
+ * decoder, and the store's error is what the caller gets.
+ */
 async function writeOrFail(stream: Writable, chunk: Buffer, failure: Promise<void>): Promise<void> {
+  if (!stream.destroyed && stream.write(chunk)) return;
+  if (!stream.destroyed) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        stream.off('drain', done);
+        stream.off('close', done);
+        resolve();
+      };
+      stream.on('drain', done);
+      stream.on('close', done);
+    });
+  }
   if (stream.destroyed) {
     await failure;
-    throw new Error('offload stream closed');
+    throw new Error('offload stream closed before the attachment was stored');
   }
-  if (stream.write(chunk)) return;
-  await Promise.race([once(stream, 'drain'), failure.then(() => once(stream, 'drain'))]);
 }
 
 function rewriteAsPlaceholder(node: MimeNode, idx: number): void {
