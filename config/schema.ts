@@ -95,6 +95,33 @@ export const configSchema = z.strictObject({
       /** The address recipients reach, used in every link. */
       publicUrl: httpUrl().default('http://localhost:8080'),
       trustProxy: bool().default(false),
+      /** Show the message subject on the landing page. */
+      showSubject: bool().default(true),
+      /** Downloads allowed per transfer (full file bodies or zips); 0 = unlimited. */
+      maxDownloads: z.coerce.number().int().min(0, { message: 'expected a whole number, 0 for unlimited' }).default(0),
+      /** Serve HTTPS directly: PEM files. Both or neither. */
+      tls: z
+        .strictObject({
+          cert: z.string().min(1).optional(),
+          key: z.string().min(1).optional(),
+        })
+        .prefault({})
+        .refine((t) => !!t.cert === !!t.key, { message: 'set both web.tls.cert and web.tls.key (PEM files), or neither' }),
+      brand: z
+        .strictObject({
+          name: z.string().min(1).max(80).default('Ferry'),
+          /** An https:// or /path URL of a logo served by your own site; shown on every page. */
+          logoUrl: z
+            .string()
+            .refine((s) => /^(https:\/\/|\/)[^\s"'<>]*$/.test(s), { message: 'expected an https:// URL or a /path, without quotes or spaces' })
+            .optional(),
+          /** Accent colour, #rgb or #rrggbb. */
+          color: z
+            .string()
+            .regex(/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, { message: 'expected a colour such as #0b57d0' })
+            .default('#0b57d0'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   offload: z

@@ -2,7 +2,9 @@ import { formatSize } from '../config/units.js';
 import { displayName } from '../storage/filenames.js';
 
 // The words the recipient reads: the notice at the top of the message body and the short text
-// that stands in place of each offloaded part. File names are untrusted; they are cleaned by
+// that stands in place of each offloaded part. The mail links only to the landing page: mail
+// security scanners (Safe Links, Proofpoint, Mimecast) fetch every link in a message, and a
+// page view never counts as a download, so they cannot use up a download limit. File names are untrusted; they are cleaned by
 // displayName() and, in HTML, escaped and written as ASCII with numeric references so the same
 // bytes fit any ASCII-compatible charset without transcoding.
 
@@ -10,7 +12,6 @@ export interface NoticeFile {
   name: string;
   size: number;
   sha256: string;
-  url: string;
 }
 
 export interface NoticeInput {
@@ -35,10 +36,8 @@ export function noticeText(n: NoticeInput): string {
     `${count} attachment${count === 1 ? ' was' : 's were'} sent as download link${count === 1 ? '' : 's'}, available until ${formatExpiry(n.expiresAt)}:`,
     '',
   ];
-  for (const f of n.files) {
-    lines.push(`* ${displayName(f.name)} (${formatSize(f.size)})`, `  ${f.url}`);
-  }
-  lines.push('', `All files: ${n.landingUrl}`, RULE, '', '');
+  for (const f of n.files) lines.push(`* ${displayName(f.name)} (${formatSize(f.size)})`);
+  lines.push('', `Download: ${n.landingUrl}`, RULE, '', '');
   return lines.join('\r\n');
 }
 
@@ -64,23 +63,23 @@ export function noticeHtml(n: NoticeInput): string {
   const items = n.files
     .map(
       (f) =>
-        `<li style="margin:4px 0"><a href="${htmlAscii(f.url)}" style="color:#0b57d0">${htmlAscii(displayName(f.name))}</a> <span style="color:#555">(${htmlAscii(formatSize(f.size))})</span></li>`,
+        `<li style="margin:4px 0">${htmlAscii(displayName(f.name))} <span style="color:#555">(${htmlAscii(formatSize(f.size))})</span></li>`,
     )
     .join('');
   return (
     `<div style="border:1px solid #c9d3e0;border-radius:6px;padding:12px 16px;margin:0 0 16px 0;font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#1f2933;background:#f5f8fc">` +
     `<p style="margin:0 0 8px 0">${count} attachment${count === 1 ? ' was' : 's were'} sent as download link${count === 1 ? '' : 's'}, available until ${htmlAscii(formatExpiry(n.expiresAt))}:</p>` +
     `<ul style="margin:0 0 8px 0;padding-left:20px">${items}</ul>` +
-    `<p style="margin:0"><a href="${htmlAscii(n.landingUrl)}" style="color:#0b57d0">All files</a></p>` +
+    `<p style="margin:0"><a href="${htmlAscii(n.landingUrl)}" style="display:inline-block;padding:6px 14px;border-radius:4px;background:#0b57d0;color:#ffffff;text-decoration:none">Download</a> <span style="color:#555;font-size:12px">${htmlAscii(n.landingUrl)}</span></p>` +
     `</div>\r\n`
   );
 }
 
 /** The text that replaces an offloaded part, in place. */
-export function placeholderText(f: NoticeFile, expiresAt: number): string {
+export function placeholderText(f: NoticeFile, landingUrl: string, expiresAt: number): string {
   return [
     `The attachment "${displayName(f.name)}" (${formatSize(f.size)}) was sent as a download link:`,
-    f.url,
+    landingUrl,
     `Available until ${formatExpiry(expiresAt)}.`,
     `SHA-256: ${f.sha256}`,
     '',

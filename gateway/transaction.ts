@@ -11,7 +11,6 @@ import {
   addFile,
   createTransfer,
   discardTransfer,
-  fileUrl,
   hashToken,
   landingUrl,
   markLive,
@@ -209,8 +208,7 @@ export class MessageTransaction implements OffloadSink {
 
   /** Pass 2: spool "a" -> notice into the text bodies -> spool "b". */
   private async pass2(): Promise<string> {
-    const links = this.files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256, url: this.fileUrl(f) }));
-    const n = { files: links, landingUrl: landingUrl(this.ctx.config.web.publicUrl, this.token), expiresAt: this.expiresAt };
+    const n = { files: this.files, landingUrl: this.landingUrl(), expiresAt: this.expiresAt };
     const total = this.files.reduce((s, f) => s + f.size, 0);
     const out = this.spool.path('b');
     await pipeline(
@@ -298,13 +296,13 @@ export class MessageTransaction implements OffloadSink {
     }
     this.files.push(file);
     this.log.debug({ idx: file.idx, size: file.size }, 'attachment offloaded');
-    return placeholderText({ name: file.name, size: file.size, sha256: file.sha256, url: this.fileUrl(file) }, this.expiresAt);
+    return placeholderText(file, this.landingUrl(), this.expiresAt);
   }
 
   // ---- helpers ----
 
-  private fileUrl(f: OffloadedFile): string {
-    return fileUrl(this.ctx.config.web.publicUrl, this.token, f.idx, f.name || 'attachment');
+  private landingUrl(): string {
+    return landingUrl(this.ctx.config.web.publicUrl, this.token);
   }
 
   private async createTransferRecord(): Promise<void> {

@@ -57,6 +57,17 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('transfers').execute();
     },
   },
+  '0002_downloads_scanner': {
+    async up(db: Kysely<any>) {
+      // Requests by mail security scanners and link prefetchers are logged but never counted.
+      await db.schema.alterTable('downloads').addColumn('scanner', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('downloads').addColumn('method', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('downloads').dropColumn('method').execute();
+      await db.schema.alterTable('downloads').dropColumn('scanner').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

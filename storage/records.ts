@@ -169,6 +169,17 @@ export async function listStalePending(db: Db, before: number): Promise<Transfer
   return rows.map(toTransfer);
 }
 
+/** Downloads that counted (full bodies actually sent) for a transfer, for the per-transfer limit. */
+export async function countCountedDownloads(db: Db, transferId: string): Promise<number> {
+  const r = await db
+    .selectFrom('downloads')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('transfer_id', '=', transferId)
+    .where('counted', '=', 1)
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
 export async function countTransfers(db: Db): Promise<number> {
   const r = await db.selectFrom('transfers').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   return Number(r.n);
@@ -183,6 +194,8 @@ export interface DownloadRecord {
   client: string | null;
   userAgent: string | null;
   counted: boolean;
+  scanner?: boolean;
+  method?: string;
 }
 
 export async function recordDownload(db: Db, d: DownloadRecord): Promise<void> {
@@ -198,6 +211,8 @@ export async function recordDownload(db: Db, d: DownloadRecord): Promise<void> {
       client: d.client,
       user_agent: d.userAgent ? d.userAgent.slice(0, 500) : null,
       counted: d.counted ? 1 : 0,
+      scanner: d.scanner ? 1 : 0,
+      method: d.method ?? null,
     })
     .execute();
 }

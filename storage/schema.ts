@@ -46,6 +46,10 @@ export interface DownloadsTable {
   client: string | null;
   user_agent: string | null;
   counted: number;
+  /** 1 when the request came from a known scanner or link prefetcher. */
+  scanner: number;
+  /** GET or HEAD. */
+  method: string | null;
 }
 
 export interface Database {

@@ -4,7 +4,7 @@ import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { countTransfers } from '../storage/index.js';
 import { freePort, listFiles, startFerry, type TestFerry } from './helpers/ferry.js';
-import { dispositionName, download, fileLinks, parse, pseudoRandom, sha256 } from './helpers/mail.js';
+import { directFileLinks, dispositionName, download, fileLinks, landingLinks, parse, pseudoRandom, sha256 } from './helpers/mail.js';
 import { RawSmtp } from './helpers/smtp-client.js';
 import { Upstream } from './helpers/upstream.js';
 
@@ -86,6 +86,9 @@ describe('offload, rewrite, relay, download', () => {
     expect(atts.map((a) => a.filename)).toEqual(['small.bin']);
     expect(sha256(atts[0]!.content)).toBe(sha256(small));
 
+    // The mail links only to the landing page (scanners fetch every link in a message).
+    expect(await landingLinks(got.raw, ferry.publicUrl)).toHaveLength(1);
+    expect(await directFileLinks(got.raw, ferry.publicUrl)).toEqual([]);
     const links = await fileLinks(got.raw, ferry.publicUrl);
     expect(links).toHaveLength(2);
     const expected = new Map([
