@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { drainOrClose } from './backpressure.js';
 
 // The first stage of every message: counts the DATA bytes and enforces the size policy, and
 // feeds up to two sinks: the MIME pipeline and, while it may still be needed, a raw copy.
@@ -69,13 +70,7 @@ export class Intake extends Writable {
       if (sink.destroyed || sink.writableEnded) continue;
       if (!sink.write(chunk)) {
         waiting++;
-        const onDone = () => {
-          sink.off('drain', onDone);
-          sink.off('close', onDone);
-          release();
-        };
-        sink.on('drain', onDone);
-        sink.on('close', onDone);
+        void drainOrClose(sink).then(release);
       }
     }
     release();

@@ -1,9 +1,10 @@
 import { once } from 'node:events';
 import { PassThrough, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import libmime from 'libmime';
 import libqp from 'libqp';
 import type { MimeNode } from '@zone-eu/mailsplit';
+import type { NewFile } from '../storage/records.js';
+import { drainOrClose } from './backpressure.js';
 import { HashCounter } from './hash-counter.js';
 import { isAttachmentCandidate, noticeTargetKind, PLACEHOLDER_HEADER, type SignedPolicy } from './mime-parts.js';
 
@@ -21,14 +22,7 @@ import { isAttachmentCandidate, noticeTargetKind, PLACEHOLDER_HEADER, type Signe
 
 type SplitObject = MimeNode | { type: 'body' | 'data'; node: MimeNode; value: Buffer };
 
-export interface OffloadedFile {
-  idx: number;
-  name: string;
-  contentType: string;
-  size: number;
-  sha256: string;
-  blobKey: string;
-}
+export type OffloadedFile = Omit<NewFile, 'transferId'>;
 
 /** What the offloader needs from the transaction that owns it. */
 export interface OffloadSink {
@@ -190,24 +184,10 @@ export class Offloader extends Transform {
   }
 }
 
-/**
- * Writes with backpressure. Waits for 'drain' or 'close' with listeners removed each time (a
- * 1 GiB attachment waits thousands of times); if the store fails, the pipeline destroys the
- * decoder, and the store's error is what the caller gets.
- */
+/** Writes with backpressure; if the store fails, the pipeline destroys the decoder and the store's error is what the caller gets. */
 async function writeOrFail(stream: Writable, chunk: Buffer, failure: Promise<void>): Promise<void> {
   if (!stream.destroyed && stream.write(chunk)) return;
-  if (!stream.destroyed) {
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        stream.off('drain', done);
-        stream.off('close', done);
-        resolve();
-      };
-      stream.on('drain', done);
-      stream.on('close', done);
-    });
-  }
+  if (!stream.destroyed) await drainOrClose(stream);
   if (stream.destroyed) {
     await failure;
     throw new Error('offload stream closed before the attachment was stored');
@@ -226,5 +206,4 @@ function rewriteAsPlaceholder(node: MimeNode, idx: number): void {
   node.encoding = 'quoted-printable';
   node.disposition = 'inline';
   node.filename = false;
-  void libmime;
 }

@@ -1,9 +1,9 @@
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { writeDurably } from '../storage/durable-file.js';
 
 // The relay client: hands the finished (small) message to the next hop. One class per kind of
 // next hop: SmtpRelay speaks SMTP with nodemailer's client, OutboxRelay writes files.
@@ -84,25 +84,6 @@ export class OutboxRelay implements Relay {
   }
 
   async close(): Promise<void> {}
-}
-
-async function writeDurably(file: string, write: (out: fs.WriteStream) => Promise<void>): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const out = fs.createWriteStream(tmp);
-  try {
-    await write(out);
-    const fh = await fsp.open(tmp, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, file);
-  } catch (err) {
-    out.destroy();
-    await fsp.rm(tmp, { force: true });
-    throw err;
-  }
 }
 
 interface NodemailerErrorLike extends Error {
@@ -186,6 +167,12 @@ export class SmtpRelay implements Relay {
 }
 
 function toRelayError(err: NodemailerErrorLike, where: string): RelayError {
+  // The next hop advertised SIZE and the message (after offloading) is still larger: retrying
+  // cannot help, so this is permanent, worded like a 552 from the next hop.
+  const tooBig = /^Message size larger than allowed (\d+)/.exec(err.message);
+  if (err.code === 'EMESSAGE' && tooBig) {
+    return new RelayError(`${where} accepts at most ${tooBig[1]} bytes`, true, 552, `552 5.3.4 Message still too large for the next mail server after the attachments were taken out (it accepts at most ${tooBig[1]} bytes)`, { cause: err });
+  }
   // All recipients refused: permanent only if every refusal was permanent.
   if (err.code === 'EENVELOPE' && err.rejectedErrors?.length) {
     const errs = err.rejectedErrors;

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { writeDurably } from './durable-file.js';
 import { assertValidKey, BlobNotFoundError, BlobStoreUnavailableError, type BlobStore, type ByteRange } from './blob-store.js';
 
 const PARTIAL_SUFFIX = '.partial';
@@ -25,22 +25,10 @@ export class FsBlobStore implements BlobStore {
   async put(key: string, body: Readable, opts: { signal?: AbortSignal } = {}): Promise<void> {
     const final = this.pathOf(key);
     await fsp.mkdir(path.dirname(final), { recursive: true });
-    const tmp = `${final}${PARTIAL_SUFFIX}-${randomBytes(6).toString('hex')}`;
-    const out = fs.createWriteStream(tmp, { flags: 'wx', highWaterMark: 256 * 1024 });
     try {
-      await pipeline(body, out, opts.signal ? { signal: opts.signal } : {});
-      const fh = await fsp.open(tmp, 'r');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fsp.rename(tmp, final);
-      await syncDir(path.dirname(final));
+      await writeDurably(final, (out) => pipeline(body, out, opts.signal ? { signal: opts.signal } : {}), PARTIAL_SUFFIX);
     } catch (err) {
       body.destroy();
-      out.destroy();
-      await fsp.rm(tmp, { force: true });
       throw err;
     }
   }
@@ -133,18 +121,4 @@ export class FsBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {}
-}
-
-async function syncDir(dir: string): Promise<void> {
-  // A rename is durable only once the directory entry is synced; not every platform allows it.
-  try {
-    const fh = await fsp.open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    /* best effort */
-  }
 }

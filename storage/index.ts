@@ -1,6 +1,7 @@
 export * from './blob-store.js';
 export * from './cleanup.js';
 export * from './database.js';
+export * from './durable-file.js';
 export * from './filenames.js';
 export * from './fs-blob-store.js';
 export * from './links.js';

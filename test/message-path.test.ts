@@ -326,3 +326,30 @@ describe('failures leave nothing behind', () => {
     }
   });
 });
+
+describe('next hop size limit', () => {
+  it('a message still too big for the next hop after offloading is refused permanently (552 5.3.4), not retried', async () => {
+    // The next hop advertises SIZE 50000; the message keeps 80 kB of small attachments.
+    const { SMTPServer } = await import('smtp-server');
+    const small = new SMTPServer({ size: 50_000, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false, onData: (s, _x, cb) => s.on('end', () => cb()).resume() });
+    await new Promise<void>((r) => small.listen(0, '127.0.0.1', () => r()));
+    const port = (small.server.address() as { port: number }).port;
+    const f = await startFerry({ relay: { url: `smtp://127.0.0.1:${port}` }, offload: { minAttachmentSize: THRESHOLD } });
+    try {
+      const err = await client(f.smtpPort)
+        .sendMail({
+          from: 'alice@example.com',
+          to: 'bob@example.net',
+          subject: 'many small files',
+          text: 'x',
+          attachments: [1, 2, 3, 4].map((i) => ({ filename: `part${i}.bin`, content: pseudoRandom(20_000, `s${i}`) })).concat([{ filename: 'big.bin', content: pseudoRandom(200_000, 'b') }]),
+        })
+        .catch((e: { response: string }) => e);
+      expect((err as { response: string }).response).toMatch(/^552 5\.3\.4 .*still too large for the next mail server.*50000 bytes/);
+      expect(listFiles(path.join(f.dir, 'blobs'))).toEqual([]);
+    } finally {
+      await f.stopAndClean();
+      await new Promise<void>((r) => small.close(() => r()));
+    }
+  });
+});
