@@ -24,6 +24,11 @@ type ConnectionInternals = {
 class FerryConnection extends SMTPConnection {
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     if (typeof data === 'string' && carriesEnhancedCode(code, data)) return super.send(code, data, false);
+    if (code === 421 && data === 'Server shutting down') {
+      // Sent by the library to every command once close() was called.
+      const r = replies.shuttingDown();
+      return super.send(r.code, `${r.enhanced} ${r.text}`, false);
+    }
     if (context === 'TOO_MANY_RECIPIENTS') {
       // The library checks smtp.maxRecipients itself, with a fixed text; say it in Ferry's words.
       const r = replies.tooManyRecipients(Number((this as unknown as ConnectionInternals)._server.options.maxRecipients));

@@ -60,6 +60,17 @@ describe('reply lines', () => {
     c.close();
   });
 
+  it('answers commands with 421 4.3.2 once the gateway is shutting down', async () => {
+    const f = await startFerry({ relay: { url: upstream.url } });
+    const c = await RawSmtp.connect(f.smtpPort);
+    await c.cmd('EHLO client.test');
+    const closing = f.gateway.close();
+    expect(await c.cmd('MAIL FROM:<alice@example.com>')).toBe('421 4.3.2 The gateway is shutting down; please try again shortly.');
+    c.close();
+    await closing;
+    await f.stopAndClean();
+  });
+
   it('says 452 4.3.1 at MAIL FROM when attachment storage cannot take mail', async () => {
     const f = await startFerry({ relay: { url: upstream.url }, storage: { blobs: 'file:/dev/null/blobs' } });
     try {
