@@ -1,12 +1,15 @@
 import { ConfigError, loadConfig } from '../config/index.js';
 import { parseArgs } from './args.js';
 import { createLogger } from './logger.js';
-import { startAll } from './start.js';
+import { startRoles, type Role } from './start.js';
 
 const USAGE = `Usage: ferry <command> [--config FILE]
 
 Commands:
-  start          run the SMTP gateway and the download web service in one process
+  start          run every role in one process: gateway, web and worker
+  gateway        run only the SMTP gateway (accepts, offloads, relays)
+  web            run only the download web service
+  worker         run only the background upkeep (removes transfers left by a crash)
   check-config   validate the configuration and print the effective values
 
 Configuration comes from FILE (default ./ferry.yaml if present), then FERRY_* environment
@@ -42,9 +45,13 @@ export async function main(argv: string[]): Promise<void> {
       console.error(`ferry: configuration ${args.config ?? '(defaults and environment)'} is valid`);
       return;
     }
-    case 'start': {
+    case 'start':
+    case 'gateway':
+    case 'web':
+    case 'worker': {
+      const roles: Role[] = args.command === 'start' ? ['gateway', 'web', 'worker'] : [args.command];
       const logger = createLogger(config.log.level);
-      const running = await startAll(config, logger).catch((err: NodeJS.ErrnoException) => {
+      const running = await startRoles(config, logger, roles).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'EADDRINUSE') {
           console.error(`ferry: cannot listen: ${err.message}; another program uses the port (set smtp.port / web.port)`);
           process.exit(1);
