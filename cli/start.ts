@@ -56,6 +56,10 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
         blobs: storage.blobs,
         logger: logger.child({ role: 'web' }),
         trustProxy: config.web.trustProxy,
+        showSubject: config.web.showSubject,
+        maxDownloads: config.web.maxDownloads,
+        brand: config.web.brand,
+        ...(config.web.tls.cert && config.web.tls.key ? { tls: { cert: config.web.tls.cert, key: config.web.tls.key } } : {}),
       });
       await web.listen({ port: config.web.port, host: config.web.host });
       const addr = web.server.address();

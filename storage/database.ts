@@ -3,6 +3,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { migrationProvider } from './migrations.js';
+import { isPostgresUrl, postgresKysely, type PostgresOptions } from './postgres.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -15,10 +16,15 @@ export class DatabaseUnavailableError extends Error {
   }
 }
 
-/** Opens the records database from a `sqlite:FILE` URL and brings its schema up to date. */
-export async function openDatabase(url: string): Promise<Db> {
+/**
+ * Opens the records database from a `sqlite:FILE` or `postgres://USER:PASSWORD@HOST:PORT/DB` URL
+ * and brings its schema up to date. Several processes may start at once: on PostgreSQL the
+ * migrations run under an advisory lock, on SQLite under the file's write lock.
+ */
+export async function openDatabase(url: string, opts: { postgres?: PostgresOptions } = {}): Promise<Db> {
+  if (isPostgresUrl(url)) return openPostgres(url, opts.postgres);
   const m = /^sqlite:(.+)$/.exec(url);
-  if (!m) throw new Error(`unsupported database URL ${url} (expected sqlite:FILE)`);
+  if (!m) throw new Error(`unsupported database URL ${redactUrl(url)} (expected sqlite:FILE or postgres://USER:PASSWORD@HOST:PORT/DATABASE)`);
   const file = m[1]!;
   if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const sqlite = new SQLite(file);
@@ -31,6 +37,23 @@ export async function openDatabase(url: string): Promise<Db> {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   await migrate(db);
   return db;
+}
+
+async function openPostgres(url: string, opts?: PostgresOptions): Promise<Db> {
+  const { db } = postgresKysely(url, opts);
+  try {
+    await migrate(db);
+  } catch (err) {
+    await db.destroy().catch(() => undefined);
+    if (err instanceof DatabaseUnavailableError) throw err;
+    throw new DatabaseUnavailableError(`database ${redactUrl(url)} is not reachable: ${(err as Error).message}`, { cause: err });
+  }
+  return db;
+}
+
+/** The URL with its password masked, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
 }
 
 export async function migrate(db: Db): Promise<void> {

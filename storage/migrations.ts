@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import { isPostgres } from './postgres.js';
 
 // Migrations live in code (not files found at run time) so the compiled package carries them.
 // Column types are chosen to mean the same on SQLite and PostgreSQL (bigint for times and sizes).
@@ -37,7 +38,8 @@ const migrations: Record<string, Migration> = {
         .execute();
       await db.schema
         .createTable('downloads')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        // SQLite's INTEGER PRIMARY KEY AUTOINCREMENT; PostgreSQL has no AUTO_INCREMENT, an identity instead.
+        .addColumn('id', 'integer', (c) => (isPostgres(db) ? c.primaryKey().generatedByDefaultAsIdentity() : c.primaryKey().autoIncrement()))
         .addColumn('transfer_id', 'text', (c) => c.notNull().references('transfers.id').onDelete('cascade'))
         .addColumn('file_idx', 'integer')
         .addColumn('at', 'bigint', (c) => c.notNull())

@@ -1,17 +1,25 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { BlobNotFoundError, BlobStoreUnavailableError, DatabaseUnavailableError, type BlobStore, type Db } from '../storage/index.js';
-import { GoneError, WebError } from './errors.js';
+import { buildCss } from './assets/ferry-css.js';
+import { FERRY_JS } from './assets/ferry-js.js';
+import { brandColors, DEFAULT_BRAND, type Brand } from './brand.js';
+import { GoneError, LimitReachedError, RateLimitedError, WebError } from './errors.js';
 import { FILE_HEADER_NAMES } from './file-response.js';
-import { errorPage, gonePage, notFoundPage } from './pages/status.js';
-import type { PageContext } from './pages/layout.js';
+import { pickLanguage } from './i18n.js';
+import { pageContext, type PageContext, type SiteContext } from './pages/layout.js';
+import { errorPage, gonePage, limitPage, notFoundPage, tooManyPage } from './pages/status.js';
 import { accessLog, redactUrl } from './plugins/access-log.js';
-import { applySecurityHeaders, securityHeaders } from './plugins/security-headers.js';
+import { gracefulClose } from './plugins/graceful-close.js';
+import { registerTokenRateLimit, type RateLimitOptions } from './plugins/rate-limit.js';
+import { applySecurityHeaders, pageCsp, securityHeaders } from './plugins/security-headers.js';
 import { transferContext } from './plugins/transfer-context.js';
-import { assetRoutes, STYLESHEET_PATH } from './routes/assets.js';
+import { assetRoutes, assetVersion, ICON_PATH, iconSvg, SCRIPT_PATH, STYLESHEET_PATH } from './routes/assets.js';
 import { fileRoutes } from './routes/file.js';
 import { homeRoutes } from './routes/home.js';
 import { landingRoutes } from './routes/landing.js';
+import { zipRoutes } from './routes/zip.js';
+import { loadTls, type TlsInput } from './tls.js';
 
 export interface WebAppOptions {
   /** The URL recipients use, e.g. https://files.example.com; links on pages are built from it. */
@@ -19,10 +27,28 @@ export interface WebAppOptions {
   db: Db;
   blobs: BlobStore;
   logger?: Logger | boolean;
-  /** Set when behind a reverse proxy, so the download log records the client, not the proxy. */
-  trustProxy?: boolean;
+  /**
+   * web.trustProxy: believe X-Forwarded-For / -Proto / -Host from a reverse proxy, so client
+   * addresses (download log, rate limits) and the scheme (HSTS) are the real ones. Also accepts
+   * what Fastify's trustProxy accepts (addresses or CIDR ranges of the proxies).
+   */
+  trustProxy?: boolean | string | string[];
+  /** web.showSubject: show the message subject on the landing page (and name the zip after it). Default true. */
+  showSubject?: boolean;
+  /** web.maxDownloads: how many times each file may be downloaded (a zip counts for each file in it); 0 = unlimited. */
+  maxDownloads?: number;
+  /** web.tls: serve HTTPS directly. PEM text or file paths. */
+  tls?: TlsInput;
+  /** web.brand: name, logo and accent colour of the pages. */
+  brand?: Partial<Brand>;
+  /** Limits on token look-ups per client address; false turns them off (tests). */
+  rateLimit?: RateLimitOptions | false;
   /** Clock in ms since the epoch; tests move it to check expiry. */
   now?: () => number;
+  /** How long close() lets downloads in flight run on before cutting them. Default 30 s. */
+  closeGraceMs?: number;
+  /** Tests only: zip sizes and offsets from this value on use ZIP64 fields. */
+  zip64Threshold?: number;
 }
 
 const HTML = 'text/html; charset=utf-8';
@@ -34,12 +60,39 @@ const MAX_PARAM_LENGTH = 4096;
 export async function buildWebApp(opts: WebAppOptions): Promise<FastifyInstance> {
   const publicUrl = new URL(opts.publicUrl);
   const now = opts.now ?? Date.now;
+  const brand: Brand = {
+    name: opts.brand?.name?.trim() || DEFAULT_BRAND.name,
+    color: opts.brand?.color || DEFAULT_BRAND.color,
+    ...(opts.brand?.logoUrl ? { logoUrl: opts.brand.logoUrl } : {}),
+  };
+  const showSubject = opts.showSubject ?? true;
+  const maxDownloads = Math.max(0, Math.floor(opts.maxDownloads ?? 0));
+  const colors = brandColors(brand.color);
+  const css = buildCss(colors);
+  const icon = iconSvg(colors.accent, colors.onAccent);
   // When the public URL has a path (https://host/ferry/), the proxy strips it on the way in, so
   // links written into pages must carry it.
-  const page: PageContext = { stylesheet: `${publicUrl.pathname.replace(/\/+$/, '')}${STYLESHEET_PATH}` };
+  const prefix = publicUrl.pathname.replace(/\/+$/, '');
+  const site: SiteContext = {
+    stylesheet: `${prefix}${STYLESHEET_PATH}?v=${assetVersion(css)}`,
+    script: `${prefix}${SCRIPT_PATH}?v=${assetVersion(FERRY_JS)}`,
+    icon: `${prefix}${ICON_PATH}?v=${assetVersion(icon)}`,
+    brand,
+  };
+  const csp = pageCsp(brand.logoUrl);
+  const pageFor = (request: FastifyRequest): PageContext => {
+    let lang;
+    try {
+      lang = pickLanguage((request.query as Record<string, unknown> | undefined)?.lang, request.headers['accept-language']);
+    } catch {
+      lang = pickLanguage(undefined, undefined);
+    }
+    return pageContext(site, lang);
+  };
 
   const app = Fastify({
     ...(typeof opts.logger === 'object' ? { loggerInstance: opts.logger } : { logger: opts.logger ?? false }),
+    ...(opts.tls ? { https: loadTls(opts.tls) } : {}),
     trustProxy: opts.trustProxy ?? false,
     // Fastify's request log lines carry raw URLs, and URLs carry tokens: see plugins/access-log.ts.
     logController: new LogController({ disableRequestLogging: true }),
@@ -48,43 +101,62 @@ export async function buildWebApp(opts: WebAppOptions): Promise<FastifyInstance>
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH, ignoreTrailingSlash: true },
     // Bad percent-encoding and overlong segments are rejected before routing, where no hooks
     // run; without this they would get Fastify's JSON body echoing the URL and no security headers.
-    frameworkErrors: (_err, _request, reply) => {
-      applySecurityHeaders(reply as FastifyReply);
-      void (reply as FastifyReply).code(404).type(HTML).send(notFoundPage(page));
+    frameworkErrors: (_err, request, reply) => {
+      applySecurityHeaders(reply as FastifyReply, request as FastifyRequest, { csp, trustProxy: Boolean(opts.trustProxy) });
+      void (reply as FastifyReply).code(404).type(HTML).send(notFoundPage(pageFor(request as FastifyRequest)));
     },
     // With a pino instance Fastify's types carry pino's Logger; callers only need the base logger
     // type, and one return type keeps the contract simple.
   }) as unknown as FastifyInstance;
 
-  await app.register(securityHeaders);
+  await app.register(securityHeaders, { csp, trustProxy: Boolean(opts.trustProxy) });
   await app.register(accessLog);
+  await app.register(gracefulClose, { graceMs: opts.closeGraceMs ?? 30_000 });
 
-  app.setNotFoundHandler((_request, reply) => reply.code(404).type(HTML).send(notFoundPage(page)));
+  app.setNotFoundHandler((request, reply) => reply.code(404).type(HTML).header('vary', 'accept-language').send(notFoundPage(pageFor(request))));
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     // A file request that fails after its headers were planned must not turn into an error page
     // that still says "attachment" or carries the file's validators.
     for (const name of FILE_HEADER_NAMES) reply.removeHeader(name);
+    reply.removeHeader('content-length');
+    reply.removeHeader('content-type');
     const status = statusOf(err);
     if (status >= 500) {
       request.log.error({ err, url: redactUrl(request.url) }, status === 503 ? 'storage unavailable' : 'request failed');
     }
     if (status === 503) reply.header('retry-after', '60');
+    if (err instanceof RateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
+    const page = pageFor(request);
     const body =
       err instanceof GoneError
-        ? gonePage(page, err.reason, err.expiresAt)
-        : status === 404
-          ? notFoundPage(page)
-          : errorPage(page, status);
-    return reply.code(status).type(HTML).send(body);
+        ? gonePage(page, err.reason, err.expiresAt, err.sender)
+        : err instanceof LimitReachedError
+          ? limitPage(page, err.maxDownloads, err.sender)
+          : err instanceof RateLimitedError
+            ? tooManyPage(page, err.retryAfterSeconds)
+            : status === 404
+              ? notFoundPage(page)
+              : errorPage(page, status);
+    return reply.code(status).type(HTML).header('vary', 'accept-language').send(body);
   });
 
-  await app.register(assetRoutes);
-  await app.register(homeRoutes, { page });
+  await app.register(assetRoutes, { css, js: FERRY_JS, icon });
+  await app.register(homeRoutes, { pageFor });
   await app.register(
     async (scope) => {
+      if (opts.rateLimit !== false) await registerTokenRateLimit(scope, opts.rateLimit ?? {});
       await scope.register(transferContext, { db: opts.db, now });
-      await scope.register(landingRoutes, { db: opts.db, publicUrl: opts.publicUrl, page });
-      await scope.register(fileRoutes, { db: opts.db, blobs: opts.blobs });
+      await scope.register(landingRoutes, {
+        db: opts.db,
+        publicUrl: opts.publicUrl,
+        showSubject,
+        maxDownloads,
+        now,
+        zip64Threshold: opts.zip64Threshold,
+        pageFor,
+      });
+      await scope.register(zipRoutes, { db: opts.db, blobs: opts.blobs, maxDownloads, showSubject, zip64Threshold: opts.zip64Threshold });
+      await scope.register(fileRoutes, { db: opts.db, blobs: opts.blobs, maxDownloads });
     },
     { prefix: '/t/:token' },
   );

@@ -5,7 +5,9 @@
 export type WebErrorCode =
   | 'FERRY_ERR_NOT_FOUND'
   | 'FERRY_ERR_GONE'
-  | 'FERRY_ERR_UNAVAILABLE';
+  | 'FERRY_ERR_UNAVAILABLE'
+  | 'FERRY_ERR_LIMIT_REACHED'
+  | 'FERRY_ERR_RATE_LIMITED';
 
 export abstract class WebError extends Error {
   abstract readonly statusCode: number;
@@ -24,16 +26,40 @@ export class NotFoundError extends WebError {
 
 export type GoneReason = 'expired' | 'revoked';
 
-/** The link was real but its files are no longer served. */
+/** The link was real but its files are no longer served. `sender` is who the recipient can ask. */
 export class GoneError extends WebError {
   readonly statusCode = 410;
   readonly code = 'FERRY_ERR_GONE';
   constructor(
     readonly reason: GoneReason,
     readonly expiresAt: number,
+    readonly sender?: string,
   ) {
     super(`transfer ${reason}`);
     this.name = 'GoneError';
+  }
+}
+
+/** web.maxDownloads: the file (or, for the landing page and the zip, every file) was downloaded as often as allowed. */
+export class LimitReachedError extends WebError {
+  readonly statusCode = 410;
+  readonly code = 'FERRY_ERR_LIMIT_REACHED';
+  constructor(
+    readonly maxDownloads: number,
+    readonly sender?: string,
+  ) {
+    super('download limit reached');
+    this.name = 'LimitReachedError';
+  }
+}
+
+/** Too many token look-ups (or failed look-ups) from one client address. */
+export class RateLimitedError extends WebError {
+  readonly statusCode = 429;
+  readonly code = 'FERRY_ERR_RATE_LIMITED';
+  constructor(readonly retryAfterSeconds: number) {
+    super('rate limited');
+    this.name = 'RateLimitedError';
   }
 }
 

@@ -33,7 +33,7 @@ export const FILE_HEADER_NAMES = [
 ] as const;
 
 /** Sandboxed even if a browser ignores the attachment disposition and renders the bytes. */
-export const FILE_CSP = "sandbox; default-src 'none'";
+export const FILE_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 

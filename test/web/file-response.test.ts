@@ -31,7 +31,7 @@ describe('planFileResponse', () => {
       'accept-ranges': 'bytes',
       'cache-control': 'private, no-store',
       'x-content-type-options': 'nosniff',
-      'content-security-policy': "sandbox; default-src 'none'",
+      'content-security-policy': "sandbox; default-src 'none'; frame-ancestors 'none'",
       'last-modified': LAST_MODIFIED,
       etag: `"${SHA}"`,
       'content-type': 'application/pdf',

@@ -3,10 +3,7 @@ import { layout, type PageContext } from './layout.js';
 
 /** The root page: says what this host is and deliberately lists nothing. */
 export function homePage(ctx: PageContext): string {
-  return layout(
-    ctx,
-    'Ferry file service',
-    html`<h1>Ferry file service</h1>
-<p>This server delivers files that were sent to you by email. To download them, open the link in that email.</p>`,
-  );
+  const title = ctx.t.homeTitle(ctx.brand.name);
+  return layout(ctx, title, html`<h1>${title}</h1>
+<div class="card notice"><p>${ctx.t.homeBody}</p></div>`);
 }

@@ -1,57 +1,81 @@
 import type { GoneReason } from '../errors.js';
 import { humanTime, isoTime } from '../format.js';
-import { html } from '../html.js';
+import { html, type Html } from '../html.js';
 import { layout, type PageContext } from './layout.js';
 
-// The pages for everything that is not a landing page. They say what happened and what the
-// recipient can do, and never anything about the server (no messages, codes or stack traces).
+// The pages for everything that is not a landing page: the same look, a sentence saying what
+// happened and what the recipient can do, and never anything about the server (no messages,
+// codes or stack traces).
+
+function notice(body: Html): Html {
+  return html`<div class="card notice">
+${body}
+</div>`;
+}
+
+/** The sender as a mailto: link when it is a plain address, else as text. */
+export function senderLink(sender: string | undefined): Html | undefined {
+  if (!sender) return undefined;
+  const addr = sender.trim();
+  if (/^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$/.test(addr)) {
+    return html`<a href="mailto:${addr}">${addr}</a>`;
+  }
+  return undefined;
+}
 
 export function notFoundPage(ctx: PageContext): string {
+  const { t } = ctx;
   return layout(
     ctx,
-    'Link not found',
-    html`<h1>Link not found</h1>
-<p>There is nothing at this address. Check that the whole link was copied from the email: long links are sometimes broken across two lines.</p>
-<p>If the link is complete, ask the sender to send the files again.</p>`,
+    t.notFoundTitle,
+    html`<h1>${t.notFoundTitle}</h1>
+${notice(html`<p>${t.notFoundBody}</p>
+<p>${t.notFoundAsk}</p>`)}`,
+    { status: 404 },
   );
 }
 
-export function gonePage(ctx: PageContext, reason: GoneReason, expiresAt: number): string {
-  const when = html`<time datetime="${isoTime(expiresAt)}">${humanTime(expiresAt)}</time>`;
-  const why =
-    reason === 'expired'
-      ? html`<p>These files could be downloaded until ${when}. That time has passed and they have been removed.</p>`
-      : html`<p>These files were withdrawn before their expiry date (${when}) and can no longer be downloaded.</p>`;
+export function gonePage(ctx: PageContext, reason: GoneReason, expiresAt: number, sender?: string): string {
+  const { t } = ctx;
+  const when = html`<time datetime="${isoTime(expiresAt)}" data-local>${humanTime(expiresAt, t.locale)}</time>`;
+  const link = senderLink(sender);
   return layout(
     ctx,
-    'Files no longer available',
-    html`<h1>These files are no longer available</h1>
-${why}
-<p>If you still need them, ask the sender to send them again.</p>`,
+    t.goneTitle,
+    html`<h1>${t.goneTitle}</h1>
+${notice(html`<p>${reason === 'expired' ? t.goneExpired(when) : t.goneRevoked(when)}</p>
+<p>${link ? t.askSender(link) : t.askSenderUnknown}</p>`)}`,
+    { status: 410 },
   );
+}
+
+export function limitPage(ctx: PageContext, maxDownloads: number, sender?: string): string {
+  const { t } = ctx;
+  const link = senderLink(sender);
+  return layout(
+    ctx,
+    t.limitTitle,
+    html`<h1>${t.limitTitle}</h1>
+${notice(html`<p>${t.limitBody(maxDownloads)}</p>
+<p>${link ? t.askSender(link) : t.askSenderUnknown}</p>`)}`,
+    { status: 410 },
+  );
+}
+
+export function tooManyPage(ctx: PageContext, seconds: number): string {
+  const { t } = ctx;
+  return layout(ctx, t.tooManyTitle, html`<h1>${t.tooManyTitle}</h1>
+${notice(html`<p>${t.tooManyBody(seconds)}</p>`)}`, { status: 429 });
 }
 
 export function errorPage(ctx: PageContext, status: number): string {
-  if (status === 503) {
-    return layout(
-      ctx,
-      'Temporarily unavailable',
-      html`<h1>Temporarily unavailable</h1>
-<p>The file service cannot reach its storage right now. Your files are safe; please try again in a few minutes.</p>`,
-    );
-  }
-  if (status >= 500) {
-    return layout(
-      ctx,
-      'Something went wrong',
-      html`<h1>Something went wrong</h1>
-<p>The file service could not answer this request. Please try again in a few minutes.</p>`,
-    );
-  }
-  return layout(
-    ctx,
-    'Request not understood',
-    html`<h1>Request not understood</h1>
-<p>The file service could not handle this request. Open the link from the email again.</p>`,
-  );
+  const { t } = ctx;
+  const [title, body] =
+    status === 503
+      ? [t.unavailableTitle, t.unavailableBody]
+      : status >= 500
+        ? [t.errorTitle, t.errorBody]
+        : [t.badRequestTitle, t.badRequestBody];
+  return layout(ctx, title, html`<h1>${title}</h1>
+${notice(html`<p>${body}</p>`)}`, { status });
 }

@@ -16,12 +16,15 @@ export interface TransferContextOptions {
 }
 
 /**
- * Looks a token up and decides whether its files may be served. Unknown, pending and deleted
- * transfers all answer 404 (a probe cannot tell them apart); expired and revoked ones 410.
+ * Looks a token up and decides whether its files may be served. Unknown, malformed, pending and
+ * deleted transfers all answer 404 (a probe cannot tell them apart); expired and revoked ones 410.
+ *
+ * Every token, well-formed or not, is hashed and looked up: a bad token costs the same work as
+ * a good one up to the answer, so response times do not tell a guesser which guesses were
+ * well-formed, and the lookup is by hash, so they cannot tell how close a guess came.
  */
 export async function resolveLiveTransfer(db: Db, token: string, now: number): Promise<Transfer> {
-  // A malformed token never reaches the database.
-  if (!isTokenShaped(token)) throw new NotFoundError('malformed token');
+  const shaped = isTokenShaped(token);
   let transfer: Transfer | undefined;
   try {
     transfer = await findTransferByTokenHash(db, hashToken(token));
@@ -29,17 +32,17 @@ export async function resolveLiveTransfer(db: Db, token: string, now: number): P
     throw new UnavailableError('transfer lookup failed', { cause: err });
   }
   // The lookup is by hash equality in SQL; confirm in constant time before trusting it.
-  if (!transfer || !tokenMatches(token, transfer.tokenHash)) throw new NotFoundError('unknown token');
+  if (!shaped || !transfer || !tokenMatches(token, transfer.tokenHash)) throw new NotFoundError(shaped ? 'unknown token' : 'malformed token');
   switch (transfer.state) {
     case 'pending':
     case 'deleted':
       throw new NotFoundError(`transfer ${transfer.state}`);
     case 'expired':
     case 'revoked':
-      throw new GoneError(transfer.state, transfer.expiresAt);
+      throw new GoneError(transfer.state, transfer.expiresAt, transfer.sender);
     case 'live':
       // The sweeper may not have run yet: the clock, not the state, decides.
-      if (transfer.expiresAt <= now) throw new GoneError('expired', transfer.expiresAt);
+      if (transfer.expiresAt <= now) throw new GoneError('expired', transfer.expiresAt, transfer.sender);
       return transfer;
     default:
       throw new NotFoundError('unknown transfer state');
@@ -51,6 +54,11 @@ export const transferContext = globalPlugin<TransferContextOptions>('ferry-trans
   app.decorateRequest('ferryTransfer', null);
   app.addHook('preHandler', async (request: FastifyRequest) => {
     const { token } = request.params as { token?: string };
-    request.ferryTransfer = await resolveLiveTransfer(db, token ?? '', now());
+    try {
+      request.ferryTransfer = await resolveLiveTransfer(db, token ?? '', now());
+    } catch (err) {
+      if (err instanceof NotFoundError && app.ferryNoteMiss) await app.ferryNoteMiss(request);
+      throw err;
+    }
   });
 });

@@ -1,11 +1,33 @@
+import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
-import { FERRY_CSS } from '../assets/ferry-css.js';
 
 export const STYLESHEET_PATH = '/assets/ferry.css';
+export const SCRIPT_PATH = '/assets/ferry.js';
+export const ICON_PATH = '/assets/icon.svg';
 
-export const assetRoutes: FastifyPluginAsync = async (app) => {
-  app.get(STYLESHEET_PATH, async (_request, reply) =>
-    // The stylesheet holds nothing private; an hour of caching spares slow lines a request per page.
-    reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(FERRY_CSS),
-  );
+export interface AssetRoutesOptions {
+  css: string;
+  js: string;
+  icon: string;
+}
+
+/** The favicon: a rounded square in the brand colour with a download arrow. */
+export function iconSvg(background: string, foreground: string): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="${background}"/><path d="M16 7v13m0 0-5.5-5.5M16 20l5.5-5.5M9 25h14" fill="none" stroke="${foreground}" stroke-width="3" stroke-linecap="round" stroke-linejoin="round"/></svg>`;
+}
+
+/** A short content hash, put in the asset URLs so a changed brand colour or new release is fetched at once. */
+export function assetVersion(content: string): string {
+  return createHash('sha256').update(content).digest('base64url').slice(0, 10);
+}
+
+export const assetRoutes: FastifyPluginAsync<AssetRoutesOptions> = async (app, { css, js, icon }) => {
+  // The assets hold nothing private. Pages link them with ?v=<hash>, so they can be cached for a
+  // day without a stale copy outliving a change.
+  const cache = 'public, max-age=86400';
+  app.get(STYLESHEET_PATH, async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', cache).send(css));
+  app.get(SCRIPT_PATH, async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', cache).send(js));
+  app.get(ICON_PATH, async (_request, reply) => reply.type('image/svg+xml').header('cache-control', cache).send(icon));
+  // Browsers ask for /favicon.ico when a page (or a download) has no icon link; answer with the same icon.
+  app.get('/favicon.ico', async (_request, reply) => reply.type('image/svg+xml').header('cache-control', cache).send(icon));
 };

@@ -1,13 +1,18 @@
 import { pipeline, type Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
-import { BlobNotFoundError, BlobStoreUnavailableError, getFile, type BlobStore, type Db, type StoredFile } from '../../storage/index.js';
+import { getFile, type BlobStore, type Db, type StoredFile } from '../../storage/index.js';
 import { ByteCounter, logDownloadOnClose } from '../download-log.js';
-import { NotFoundError, UnavailableError } from '../errors.js';
+import { LimitReachedError, NotFoundError, UnavailableError } from '../errors.js';
 import { hasBody, planFileResponse } from '../file-response.js';
+import { downloadUse } from '../limits.js';
+import { classifyRequest } from '../scanners.js';
+import { abortOnClientGone, openBlob } from '../serve.js';
 
 export interface FileRoutesOptions {
   db: Db;
   blobs: BlobStore;
+  /** web.maxDownloads; 0 = unlimited. */
+  maxDownloads: number;
 }
 
 /** "1".."999999999"; anything else (0, -1, 01, 1e3) names no file. */
@@ -19,7 +24,7 @@ function parseIndex(raw: string): number | undefined {
  * GET and HEAD /t/:token/:idx/:name. The name segment is only there so that the URL ends in
  * something readable; the file is chosen by its index, and the name sent is the record's.
  */
-export const fileRoutes: FastifyPluginAsync<FileRoutesOptions> = async (app, { db, blobs }) => {
+export const fileRoutes: FastifyPluginAsync<FileRoutesOptions> = async (app, { db, blobs, maxDownloads }) => {
   app.route<{ Params: { token: string; idx: string; name: string } }>({
     method: ['GET', 'HEAD'],
     url: '/:idx/:name',
@@ -30,42 +35,43 @@ export const fileRoutes: FastifyPluginAsync<FileRoutesOptions> = async (app, { d
       const transfer = request.ferryTransfer!;
       const idx = parseIndex(request.params.idx);
       let file: StoredFile | undefined;
+      let used = 0;
       if (idx !== undefined) {
         try {
           file = await getFile(db, transfer.id, idx);
+          if (file && maxDownloads > 0) used = (await downloadUse(db, transfer.id)).used(idx);
         } catch (err) {
           throw new UnavailableError('file lookup failed', { cause: err });
         }
       }
       if (!file) throw new NotFoundError('no such file');
+      // Scanners and HEADs included: past the limit the file is simply not served any more.
+      if (maxDownloads > 0 && used >= maxDownloads) throw new LimitReachedError(maxDownloads, transfer.sender);
 
       const plan = planFileResponse(request.headers, file, { method: request.method });
-      if (request.method === 'HEAD') return reply.code(plan.status).headers(plan.headers).send();
-
+      const kind = classifyRequest(request.headers);
+      const isGet = request.method === 'GET';
+      const bodyLength = isGet && hasBody(plan.status) ? Number(plan.headers['content-length']) : 0;
+      const wholeFile = plan.status === 200 || (plan.status === 206 && plan.range?.start === 0 && plan.range.end === file.size - 1);
       const counter = new ByteCounter();
-      logDownloadOnClose(request, reply, db, file, counter);
-      if (!hasBody(plan.status)) return reply.code(plan.status).headers(plan.headers).send();
+      logDownloadOnClose(
+        request,
+        reply,
+        db,
+        {
+          transferId: file.transferId,
+          fileIdx: file.idx,
+          status: plan.status,
+          bodyLength,
+          countable: isGet && wholeFile && !kind.scanner && !kind.prefetch,
+          kind,
+        },
+        counter,
+      );
+      if (!isGet || !hasBody(plan.status)) return reply.code(plan.status).headers(plan.headers).send();
 
-      // Stops the storage read when the client goes away, including while the blob is still being
-      // opened (for S3, before the first byte arrives), not only once Fastify destroys the stream.
-      const ac = new AbortController();
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) ac.abort();
-      });
-
-      let blob: Readable;
-      try {
-        blob = await blobs.openRead(file.blobKey, { range: plan.range, signal: ac.signal });
-      } catch (err) {
-        if (err instanceof BlobNotFoundError) {
-          // A live record without its bytes is a storage inconsistency worth an alert; to the
-          // recipient it is simply a missing file.
-          request.log.error({ transferId: transfer.id, idx: file.idx, blobKey: file.blobKey }, 'file record has no blob');
-          throw new NotFoundError('blob missing');
-        }
-        if (err instanceof BlobStoreUnavailableError) throw new UnavailableError('blob store unavailable', { cause: err });
-        throw err;
-      }
+      const ac = abortOnClientGone(reply);
+      const blob: Readable = await openBlob(request, blobs, file, { range: plan.range, signal: ac.signal });
       if (ac.signal.aborted) {
         blob.destroy();
         return reply.hijack();

@@ -1,27 +1,55 @@
-import type { FastifyPluginAsync } from 'fastify';
-import { listFiles, type Db, type StoredFile } from '../../storage/index.js';
-import { UnavailableError } from '../errors.js';
-import type { PageContext } from '../pages/layout.js';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { fileUrl, landingUrl, listFiles, type Db, type StoredFile } from '../../storage/index.js';
+import { LimitReachedError, UnavailableError } from '../errors.js';
+import { downloadUse, type DownloadUse } from '../limits.js';
 import { landingPage } from '../pages/landing.js';
+import type { PageContext } from '../pages/layout.js';
+import { planTransferZip, ZIP_PATH } from './zip.js';
 
 export interface LandingRoutesOptions {
   db: Db;
   publicUrl: string;
-  page: PageContext;
+  showSubject: boolean;
+  maxDownloads: number;
+  now: () => number;
+  zip64Threshold?: number;
+  pageFor: (request: FastifyRequest) => PageContext;
 }
 
-/** GET /t/:token: the list of files. Looking at it is not a download and is not logged as one. */
-export const landingRoutes: FastifyPluginAsync<LandingRoutesOptions> = async (app, { db, publicUrl, page }) => {
+/**
+ * GET /t/:token: the landing page, the only address the mail links to. Looking at it is never a
+ * download and opens no blob, so a mail scanner that fetches it uses nothing up.
+ */
+export const landingRoutes: FastifyPluginAsync<LandingRoutesOptions> = async (app, opts) => {
+  const { db, publicUrl, maxDownloads } = opts;
+  // Links on the page are paths, built by the same functions as the links in the mail; the path
+  // keeps the public URL's prefix, the host is whatever served the page.
+  const path = (url: string) => new URL(url).pathname;
+
   app.get<{ Params: { token: string } }>('/', async (request, reply) => {
     const transfer = request.ferryTransfer!;
+    const token = request.params.token;
     let files: StoredFile[];
+    let use: DownloadUse | undefined;
     try {
       files = await listFiles(db, transfer.id);
+      if (maxDownloads > 0) use = await downloadUse(db, transfer.id);
     } catch (err) {
       throw new UnavailableError('file listing failed', { cause: err });
     }
-    return reply
-      .type('text/html; charset=utf-8')
-      .send(landingPage(page, { publicUrl, token: request.params.token, transfer, files }));
+    if (use && files.length > 0 && files.every((f) => use.used(f.idx) >= maxDownloads)) {
+      throw new LimitReachedError(maxDownloads, transfer.sender);
+    }
+    const page = landingPage(opts.pageFor(request), {
+      transfer,
+      files,
+      fileHref: (f) => path(fileUrl(publicUrl, token, f.idx, f.name)),
+      zipHref: path(landingUrl(publicUrl, token)) + ZIP_PATH,
+      zipSize: planTransferZip(files, opts.zip64Threshold).size,
+      showSubject: opts.showSubject,
+      now: opts.now(),
+      limit: use ? { max: maxDownloads, used: new Map(files.map((f) => [f.idx, use.used(f.idx)])) } : undefined,
+    });
+    return reply.type('text/html; charset=utf-8').header('vary', 'accept-language').send(page);
   });
 };
