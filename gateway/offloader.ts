@@ -6,6 +6,7 @@ import type { MimeNode } from '@zone-eu/mailsplit';
 import type { NewFile } from '../storage/records.js';
 import { drainOrClose } from './backpressure.js';
 import { HashCounter } from './hash-counter.js';
+import { isUuencoded, UuDecoder } from './uudecode.js';
 import { isAttachmentCandidate, noticeTargetKind, PLACEHOLDER_HEADER, type SignedPolicy } from './mime-parts.js';
 
 // Pass 1 of the rewrite, between mailsplit's Splitter and Joiner (object mode both sides).
@@ -100,7 +101,7 @@ export class Offloader extends Transform {
       if (node.root) this.rootNode = node;
       if (!this.hasNoticeTarget && noticeTargetKind(node)) this.hasNoticeTarget = true;
       if (isAttachmentCandidate(node, this.opts.signed)) {
-        const counter = node.getDecoder();
+        const counter = decoderFor(node);
         const held: Held = { kind: 'held', node, chunks: [], decoded: 0, counter };
         counter.on('data', (c: Buffer) => (held.decoded += c.length));
         counter.on('error', () => {
@@ -169,7 +170,7 @@ export class Offloader extends Transform {
     const contentType = node.contentType || 'application/octet-stream';
     const { idx, blobKey } = await this.opts.sink.begin({ name, contentType });
 
-    const decoder = node.getDecoder() as Transform | PassThrough;
+    const decoder = decoderFor(node);
     const hasher = new HashCounter();
     const body = new PassThrough({ highWaterMark: 256 * 1024 });
     const piped = pipeline(decoder, hasher, body);
@@ -182,6 +183,11 @@ export class Offloader extends Transform {
     this.current = active;
     for (const chunk of held.chunks) await writeOrFail(decoder, (chunk as { value: Buffer }).value, stored);
   }
+}
+
+/** The part's transfer decoder: mailsplit's (base64, quoted-printable, identity), plus uuencode. */
+function decoderFor(node: MimeNode): Transform | PassThrough {
+  return isUuencoded(node.encoding) ? new UuDecoder() : (node.getDecoder() as Transform | PassThrough);
 }
 
 /** Writes with backpressure; if the store fails, the pipeline destroys the decoder and the store's error is what the caller gets. */
