@@ -1,6 +1,9 @@
-import { ConfigError, loadConfig } from '../config/index.js';
+import { ConfigError, loadConfig, redactConfig } from '../config/index.js';
 import { parseArgs } from './args.js';
+import { checkConfigFiles } from './check-files.js';
+import { hashPasswordCommand } from './hash-password.js';
 import { createLogger } from './logger.js';
+import { stopOnSignals } from './shutdown.js';
 import { startRoles, type Role } from './start.js';
 
 const USAGE = `Usage: ferry <command> [--config FILE]
@@ -9,8 +12,18 @@ Commands:
   start          run every role in one process: gateway, web and worker
   gateway        run only the SMTP gateway (accepts, offloads, relays)
   web            run only the download web service
-  worker         run only the background upkeep (removes transfers left by a crash)
+  worker         run only the background work: the delivery queue and the upkeep
   check-config   validate the configuration and print the effective values
+  queue list|retry|delete
+                 the delivery queue: list (--json), retry ID|--all, delete ID [--bounce]
+  transfers list|show|revoke|extend|hold|release|delete
+                 offloaded transfers: search, detail, revoke, expiry, legal hold
+  rules list|set|delete
+                 retention rules: default, minimum, maximum, per sender or domain
+  purge [--dry-run]
+                 run one retention sweep now, with a summary
+  hash-password [NAME]
+                 read a password from standard input and print a line for smtp.auth.usersFile
 
 Configuration comes from FILE (default ./ferry.yaml if present), then FERRY_* environment
 variables (smtp.port -> FERRY_SMTP_PORT). See the README for every key.`;
@@ -27,6 +40,7 @@ export async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     process.exit(args.command || args.help ? 0 : 2);
   }
+  if (args.command === 'hash-password') process.exit(await hashPasswordCommand(args.rest));
   let config;
   try {
     config = loadConfig({ file: args.config });
@@ -39,9 +53,34 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   switch (args.command) {
+    case 'transfers': {
+      const { transfersCommand } = await import('./transfers.js');
+      process.exitCode = await transfersCommand(config, args.rest);
+      return;
+    }
+    case 'rules': {
+      const { rulesCommand } = await import('./rules.js');
+      process.exitCode = await rulesCommand(config, args.rest);
+      return;
+    }
+    case 'purge': {
+      const { purgeCommand } = await import('./purge.js');
+      process.exitCode = await purgeCommand(config, args.rest);
+      return;
+    }
+    case 'queue': {
+      const { queueCommand } = await import('./queue.js');
+      process.exitCode = await queueCommand(config, args.rest);
+      return;
+    }
     case 'check-config': {
-      const masked = JSON.parse(JSON.stringify(config, (k, v) => (k === 'url' && typeof v === 'string' ? v.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@') : v)));
-      console.log(JSON.stringify(masked, null, 2));
+      // Passwords in URLs and secret settings (storage.s3.secretAccessKey, ...) print as ***.
+      console.log(JSON.stringify(redactConfig(config), null, 2));
+      const problems = checkConfigFiles(config);
+      if (problems.length) {
+        for (const p of problems) console.error(`ferry: configuration error: ${p}`);
+        process.exit(78);
+      }
       console.error(`ferry: configuration ${args.config ?? '(defaults and environment)'} is valid`);
       return;
     }
@@ -56,23 +95,24 @@ export async function main(argv: string[]): Promise<void> {
           console.error(`ferry: cannot listen: ${err.message}; another program uses the port (set smtp.port / web.port)`);
           process.exit(1);
         }
+        // A certificate or users file that cannot be used (gateway/tls.ts, gateway/auth.ts).
+        if (err.code === 'FERRY_ERR_SMTP_TLS' || err.code === 'FERRY_ERR_USERS_FILE') {
+          console.error(`ferry: configuration error: ${err.message}`);
+          process.exit(78);
+        }
+        // Checks at start-up that need the storage (web.downloads: redirect with a file store).
+        if (err instanceof ConfigError) {
+          console.error(`ferry: configuration error: ${err.message}`);
+          process.exit(78);
+        }
+        // The database cannot be reached or migrated; the message names it (password masked).
+        if (err.code === 'FERRY_ERR_DATABASE_UNAVAILABLE') {
+          console.error(`ferry: ${err.message}; check storage.database and that the server is up`);
+          process.exit(1);
+        }
         throw err;
       });
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'stopping');
-        running.stop().then(
-          () => process.exit(0),
-          (err: Error) => {
-            logger.error({ err }, 'error while stopping');
-            process.exit(1);
-          },
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      stopOnSignals(() => running.stop(), logger, config.shutdown.timeout);
       return;
     }
     default:

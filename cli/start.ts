@@ -1,8 +1,15 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { storageOptionsFrom } from './storage-options.js';
 import { Gateway } from '../gateway/gateway.js';
-import { openStorage, sweepStalePending, type Storage } from '../storage/index.js';
+import { ConfigError, redactUrlPassword } from '../config/index.js';
+import { openBlobStore, openStorage, retentionBounds, RetentionRuleError, seedRetentionRules, startSweeper, type Storage } from '../storage/index.js';
 import { buildWebApp } from '../web/app.js';
+import type { QueueRunner } from '../gateway/queue-runner.js';
+import { startQueueRunner } from './queue-worker.js';
+import { readinessCheck } from './health.js';
+import { countSweep, useDatabaseForMetrics } from './metrics.js';
+import { startMetricsServer } from './metrics-server.js';
 
 // The roles of a Ferry process. `ferry start` runs all three in one process; a bigger site runs
 // `ferry gateway`, `ferry web` and `ferry worker` separately, sharing storage. No role keeps
@@ -16,6 +23,7 @@ export interface RunningFerry {
   web: Awaited<ReturnType<typeof buildWebApp>>;
   smtpPort: number;
   webPort: number;
+  queueRunner?: QueueRunner;
   stop(): Promise<void>;
 }
 
@@ -25,23 +33,48 @@ export interface RunningRoles {
   web?: Awaited<ReturnType<typeof buildWebApp>>;
   smtpPort?: number;
   webPort?: number;
+  /** metrics.port's listener, when set. */
+  metricsPort?: number;
+  /** The worker role's queue runner. */
+  queueRunner?: QueueRunner;
   stop(): Promise<void>;
 }
 
 const STALE_PENDING_MS = 60 * 60 * 1000;
-const SWEEP_EVERY_MS = 10 * 60 * 1000;
 
 /** Starts the given roles on one storage connection. */
 export async function startRoles(config: Config, logger: Logger, roles: readonly Role[]): Promise<RunningRoles> {
-  const storage = await openStorage(config.storage);
+  const storage = await openStorage(storageOptionsFrom(config));
+  if (roles.includes('web') && config.web.downloads === 'redirect' && !storage.blobs.presignGet) {
+    await storage.close();
+    throw new ConfigError(`web.downloads = "redirect" needs a blob store that can presign URLs (s3://), but storage.blobs is a ${storage.blobs.kind} store; set web.downloads to proxy`);
+  }
+  // A missing bucket or wrong credentials would otherwise show only as 452s to every sender.
+  // Not fatal: the store may merely be down for a moment, and Ferry refuses mail correctly meanwhile.
+  await storage.blobs.check().catch((err: Error) => logger.warn({ err: err.message }, 'the blob store is not usable now: MAIL FROM gets 452 4.3.1 and downloads 503 until it is (check storage.blobs and its credentials)'));
+  const releaseMetrics = useDatabaseForMetrics(storage.db);
+  await seedRetention(config, storage);
   const stops: (() => Promise<unknown>)[] = [];
+  const lastStops: (() => Promise<unknown>)[] = [];
+  let stopping = false;
   const out: RunningRoles = {
     storage,
     async stop() {
+      // /readyz says 503 from now on; the gateway drains and the web finishes downloads, each
+      // for up to shutdown.timeout, at the same time.
+      stopping = true;
       await Promise.allSettled(stops.map((s) => s()));
+      // The metrics listener goes last, so that its /readyz says "shutting down" during the drain.
+      await Promise.allSettled(lastStops.map((s) => s()));
+      releaseMetrics();
       await storage.close();
     },
   };
+  const readiness = readinessCheck({
+    storage,
+    ...(roles.includes('gateway') ? { smtpReady: () => out.gateway?.ready ?? false } : {}),
+    stopping: () => stopping,
+  });
   try {
     if (roles.includes('gateway')) {
       const gateway = new Gateway({ config, db: storage.db, blobs: storage.blobs, logger: logger.child({ role: 'gateway' }) });
@@ -50,15 +83,27 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
       stops.push(() => gateway.close());
     }
     if (roles.includes('web')) {
+      // Beside the gateway in one process, downloads get an S3 client (connection pool) of their
+      // own, so that slow recipients holding sockets cannot starve the uploads, nor the reverse.
+      const webBlobs = roles.includes('gateway') && storage.blobs.kind === 's3' ? openBlobStore(config.storage.blobs, { s3: storageOptionsFrom(config).s3 }) : storage.blobs;
+      if (webBlobs !== storage.blobs) lastStops.push(() => webBlobs.close());
       const web = await buildWebApp({
         publicUrl: config.web.publicUrl,
         db: storage.db,
-        blobs: storage.blobs,
+        blobs: webBlobs,
         logger: logger.child({ role: 'web' }),
         trustProxy: config.web.trustProxy,
         showSubject: config.web.showSubject,
         maxDownloads: config.web.maxDownloads,
+        rateLimit: config.web.rateLimit.enabled
+          ? { max: config.web.rateLimit.max, windowMs: config.web.rateLimit.window, missMax: config.web.rateLimit.maxMisses, missWindowMs: config.web.rateLimit.missWindow }
+          : false,
+        downloads: { mode: config.web.downloads, presignExpirySeconds: Math.round(config.web.presignExpiry / 1000) },
         brand: config.web.brand,
+        closeGraceMs: config.shutdown.timeout,
+        readiness,
+        metrics: config.metrics.onWebPort,
+        admin: { token: config.admin.token, tokens: config.admin.tokens, retention: retentionBounds(config) },
         ...(config.web.tls.cert && config.web.tls.key ? { tls: { cert: config.web.tls.cert, key: config.web.tls.key } } : {}),
       });
       await web.listen({ port: config.web.port, host: config.web.host });
@@ -67,7 +112,18 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
       out.web = web;
       stops.push(() => web.close());
     }
-    if (roles.includes('worker')) stops.push(startWorker(storage, logger.child({ role: 'worker' })));
+    if (roles.includes('worker')) stops.push(startWorker(config, storage, logger.child({ role: 'worker' })));
+    if (roles.includes('worker')) {
+      // The delivery queue (docs/queue.md): retries what the next hop could not take at once.
+      const queue = startQueueRunner(config, storage, logger.child({ role: 'worker', part: 'queue' }));
+      out.queueRunner = queue.runner;
+      stops.push(() => queue.stop());
+    }
+    if (config.metrics.port !== undefined) {
+      const m = await startMetricsServer({ port: config.metrics.port, host: config.metrics.host, readiness });
+      out.metricsPort = m.port;
+      lastStops.push(() => m.app.close());
+    }
   } catch (err) {
     await out.stop();
     throw err;
@@ -76,11 +132,13 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
     {
       roles,
       smtp: out.smtpPort !== undefined ? `${config.smtp.host}:${out.smtpPort}` : undefined,
+      smtpTls: out.gateway?.tlsAddress() ? `${config.smtp.host}:${out.gateway.tlsAddress()!.port}` : undefined,
       web: out.webPort !== undefined ? `${config.web.host}:${out.webPort}` : undefined,
+      metrics: out.metricsPort !== undefined ? `${config.metrics.host}:${out.metricsPort}` : undefined,
       publicUrl: config.web.publicUrl,
       relay: roles.includes('gateway') ? config.relay.url.replace(/\/\/[^@/]*@/, '//***@') : undefined,
       blobs: config.storage.blobs,
-      database: config.storage.database.replace(/\/\/[^@/]*@/, '//***@'),
+      database: redactUrlPassword(config.storage.database),
     },
     'Ferry is running',
   );
@@ -88,25 +146,43 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
 }
 
 /**
- * The worker role: background upkeep. For now it removes transfers left pending by a process
- * that died mid-message (older than an hour), with their blobs, at start and every ten minutes.
- * Several workers may run at once: deleting what is already gone is not an error.
+ * The worker role's upkeep: the retention sweeper (storage/sweeper.ts, docs/retention.md) at
+ * start and every retention.sweepInterval. It deletes the files of expired, revoked and deleted
+ * transfers, removes records after retention.keepRecords, removes transfers left pending by a
+ * process that died mid-message (older than an hour) and aborts incomplete multipart uploads.
+ * Several workers may run at once: each row is claimed atomically by one of them.
  */
-function startWorker(storage: Storage, logger: Logger): () => Promise<void> {
-  let running: Promise<unknown> = Promise.resolve();
-  const sweep = () => {
-    running = sweepStalePending(storage.db, storage.blobs, STALE_PENDING_MS).then(
-      (n) => n && logger.info({ removed: n }, 'removed transfers left pending by an interrupted message'),
-      (err: Error) => logger.warn({ err }, 'sweep of stale pending transfers failed'),
-    );
-  };
-  sweep();
-  const timer = setInterval(sweep, SWEEP_EVERY_MS);
-  timer.unref();
-  return async () => {
-    clearInterval(timer);
-    await running;
-  };
+function startWorker(config: Config, storage: Storage, logger: Logger): () => Promise<void> {
+  return startSweeper(
+    storage.db,
+    storage.blobs,
+    {
+      intervalMs: config.retention.sweepInterval,
+      keepRecordsMs: config.retention.keepRecords,
+      stalePendingMs: STALE_PENDING_MS,
+      onSweep: (s) => {
+        if (!s) return countSweep('failed');
+        countSweep(s.errors.length ? 'failed' : 'ok', {
+          expired: s.expired,
+          revoked_or_deleted: s.revokedOrDeleted,
+          stale_pending: s.abandoned,
+          records_removed: s.recordsRemoved,
+        });
+      },
+    },
+    logger,
+  );
+}
+
+/** Brings retention.* from the configuration into the rules table (storage/retention.ts). */
+async function seedRetention(config: Config, storage: Storage): Promise<void> {
+  try {
+    await seedRetentionRules(storage.db, { ...retentionBounds(config), rules: config.retention.rules });
+  } catch (err) {
+    if (!(err instanceof RetentionRuleError)) throw err;
+    await storage.close();
+    throw new ConfigError(`retention.rules: ${err.message}`);
+  }
 }
 
 /** `ferry start`: every role in one process. */

@@ -2,3 +2,4 @@ export { ConfigError, loadConfig, envName, settingPaths, type LoadOptions } from
 export { configSchema, resolveConfig, type Config, type ConfigInput } from './schema.js';
 export { formatSize, parseDuration, parseSize } from './units.js';
 export { addressInList, buildBlockList, parseCidr } from './ip-ranges.js';
+export { isSecretKey, redactConfig, redactUrlPassword, redactValue } from './redact.js';

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { redactValue } from './redact.js';
 import { configSchema, resolveConfig, type Config } from './schema.js';
 
 /** A configuration problem, worded for the admin: the key, the value, what is allowed, and where it was set. */
@@ -140,6 +141,23 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       `smtp.hardLimit = ${config.smtp.hardLimit} is below smtp.maxMessageSize = ${config.smtp.maxMessageSize}: the hard limit must be at least the message size limit (or leave it unset for max(3 x maxMessageSize, 50MB))`,
     );
   }
+  if (config.web.downloads === 'redirect' && !config.storage.blobs.startsWith('s3://')) {
+    throw new ConfigError(
+      `web.downloads = "redirect" needs an S3 blob store, but storage.blobs = ${show(config.storage.blobs)}: the filesystem store cannot mint presigned URLs. Set storage.blobs to s3://BUCKET?endpoint=..., or web.downloads to proxy`,
+    );
+  }
+  const relayIn = result.data.relay;
+  if (relayIn.attemptTimeout !== undefined && relayIn.timeout !== undefined && relayIn.attemptTimeout !== relayIn.timeout) {
+    throw new ConfigError(`relay.timeout = ${relayIn.timeout} ms and relay.attemptTimeout = ${relayIn.attemptTimeout} ms disagree: relay.timeout is the earlier name of relay.attemptTimeout; set only relay.attemptTimeout`);
+  }
+  // A worker must finish an attempt (and its record update) well inside its lease, or a second
+  // worker could take the entry while the first is still delivering it. A worker starts no new
+  // transaction after half the lease, and one transaction takes at most attemptTimeout.
+  if (config.queue.leaseTimeout < 2 * config.relay.attemptTimeout + 10_000) {
+    throw new ConfigError(
+      `queue.leaseTimeout = ${config.queue.leaseTimeout} ms is too short for relay.attemptTimeout = ${config.relay.attemptTimeout} ms: it must be at least 2 x attemptTimeout + 10s (${2 * config.relay.attemptTimeout + 10_000} ms); raise queue.leaseTimeout or lower relay.attemptTimeout`,
+    );
+  }
   return config;
 }
 
@@ -160,5 +178,7 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, source: string, fr
   const key = valuePath.map(String).join('.') || '(top level)';
   const env = fromEnv.get(key);
   const origin = env ? `set in ${env}` : `in ${source}`;
-  return `${key} = ${show(value)} is not allowed (${origin}): ${issue.message}`;
+  // A secret (or a URL with a password) is named, never shown.
+  const shown = redactValue(String(valuePath[valuePath.length - 1] ?? ''), value);
+  return `${key} = ${show(shown)} is not allowed (${origin}): ${issue.message}`;
 }

@@ -2,6 +2,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { parseCidr } from './ip-ranges.js';
 import { parseDuration, parseSize } from './units.js';
+import { parseS3Url } from '../storage/s3-url.js';
 
 // The one configuration schema. Every key, its default and what it accepts is here; the
 // README's configuration reference is written from this file. Keys whose default depends on
@@ -27,6 +28,39 @@ const duration = () =>
     }
     return n;
   });
+
+const durationList = () =>
+  z
+    .union([z.array(z.union([z.number(), z.string()])), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))])
+    .pipe(z.array(duration()).min(1, { message: 'expected at least one duration, such as 5m, 10m, 1h' }));
+
+const blobStoreUrl = () =>
+  z.string().superRefine((s, ctx) => {
+    if (/^file:.+/.test(s)) return;
+    if (!s.startsWith('s3://')) {
+      ctx.addIssue({ code: 'custom', message: 'expected file:DIRECTORY or s3://BUCKET[/PREFIX]?endpoint=https://HOST&region=REGION&forcePathStyle=true' });
+      return;
+    }
+    try {
+      parseS3Url(s);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+
+const databaseUrl = () =>
+  z.string().refine(
+    (s) => {
+      if (/^sqlite:.+/.test(s)) return true;
+      if (!/^postgres(ql)?:\/\//.test(s)) return false;
+      try {
+        return !!new URL(s).hostname;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected sqlite:FILE or postgres://USER:PASSWORD@HOST:PORT/DATABASE (special characters in the password percent-encoded)' },
+  );
 
 const port = () =>
   z.coerce
@@ -86,8 +120,39 @@ export const configSchema = z.strictObject({
       maxRecipients: z.coerce.number().int().min(1, { message: 'expected a whole number of at least 1' }).default(1000),
       /** Idle time before an SMTP client is disconnected. */
       socketTimeout: duration().prefault('5m'),
+      /**
+       * Pause before the greeting, to catch spam bots that talk first (they get 421). Clients in
+       * trustedNetworks are greeted at once: an MTA of one's own does not talk early.
+       */
+      greetingDelay: duration().prefault('100ms'),
+      /** STARTTLS on smtp.port (and the certificate of smtp.tlsPort): PEM files. Both or neither. */
+      tls: z
+        .strictObject({
+          cert: z.string().min(1).optional(),
+          key: z.string().min(1).optional(),
+        })
+        .prefault({})
+        .refine((t) => !!t.cert === !!t.key, { message: 'set both smtp.tls.cert and smtp.tls.key (PEM files), or neither' }),
+      /** A second listener speaking TLS from the first byte (implicit TLS, usually 465); needs smtp.tls. */
+      tlsPort: port().optional(),
+      auth: z
+        .strictObject({
+          /** SMTP AUTH (PLAIN, LOGIN) users: "name:hash" lines, scrypt or bcrypt (ferry hash-password). */
+          usersFile: z.string().min(1).optional(),
+          /** Offer AUTH without TLS. Passwords then cross the network in clear: only for tests and loopback. */
+          allowInsecure: bool().default(false),
+        })
+        .prefault({}),
     })
-    .prefault({}),
+    .prefault({})
+    .refine((s) => s.tlsPort === undefined || !!s.tls.cert, {
+      message: 'smtp.tlsPort needs a certificate: set smtp.tls.cert and smtp.tls.key',
+      path: ['tlsPort'],
+    })
+    .refine((s) => !s.auth.usersFile || !!s.tls.cert || s.auth.allowInsecure, {
+      message: 'smtp.auth.usersFile needs TLS so that passwords are not sent in clear: set smtp.tls.cert and smtp.tls.key (or smtp.auth.allowInsecure: true for a test setup)',
+      path: ['auth', 'usersFile'],
+    }),
   web: z
     .strictObject({
       host: z.string().default('0.0.0.0'),
@@ -97,8 +162,36 @@ export const configSchema = z.strictObject({
       trustProxy: bool().default(false),
       /** Show the message subject on the landing page. */
       showSubject: bool().default(true),
-      /** Downloads allowed per transfer (full file bodies or zips); 0 = unlimited. */
+      /** Complete downloads allowed per file (a zip of all counts for each file in it; scanners, HEAD and partial ranges never count); 0 = unlimited. */
       maxDownloads: z.coerce.number().int().min(0, { message: 'expected a whole number, 0 for unlimited' }).default(0),
+      /**
+       * Limits on token look-ups (requests under /t/) per client address (IPv6: per /64), kept in
+       * each web process's memory (docs/downloads.md#rate-limits): max requests per window, and
+       * after maxMisses failed look-ups within missWindow the address gets 429 for every look-up
+       * until that window ends. enabled: false only when a proxy in front already limits.
+       */
+      rateLimit: z
+        .strictObject({
+          enabled: bool().default(true),
+          max: z.coerce.number().int().min(1, { message: 'expected a whole number from 1 to 1000000' }).max(1_000_000, { message: 'expected a whole number from 1 to 1000000' }).default(300),
+          window: duration()
+            .prefault('1m')
+            .refine((ms) => ms >= 1000 && ms <= 86_400_000, { message: 'expected a duration from 1s to 24h' }),
+          maxMisses: z.coerce.number().int().min(1, { message: 'expected a whole number from 1 to 100000' }).max(100_000, { message: 'expected a whole number from 1 to 100000' }).default(20),
+          missWindow: duration()
+            .prefault('10m')
+            .refine((ms) => ms >= 1000 && ms <= 86_400_000, { message: 'expected a duration from 1s to 24h' }),
+        })
+        .prefault({}),
+      /**
+       * How file bytes reach the recipient: proxy (through Ferry, default) or redirect (a 302 to a
+       * short-lived presigned URL of the S3 store, so the bytes bypass Ferry; needs s3:// blobs).
+       */
+      downloads: z.enum(['proxy', 'redirect'], { message: 'expected proxy or redirect' }).default('proxy'),
+      /** redirect mode: how long a presigned URL works. Keep it short: until then it bypasses revocation and limits. */
+      presignExpiry: duration()
+        .prefault('5m')
+        .refine((ms) => ms >= 1000 && ms <= 7 * 24 * 3600 * 1000, { message: 'expected a duration from 1s to 7d (the longest S3 allows); minutes are best' }),
       /** Serve HTTPS directly: PEM files. Both or neither. */
       tls: z
         .strictObject({
@@ -115,13 +208,16 @@ export const configSchema = z.strictObject({
             .string()
             .refine((s) => /^(https:\/\/|\/)[^\s"'<>]*$/.test(s), { message: 'expected an https:// URL or a /path, without quotes or spaces' })
             .optional(),
+          /** A logo image file (.png, .jpg, .gif, .webp, .avif or .svg, at most 512 KiB) that Ferry serves itself, so pages load nothing from other sites. */
+          logoFile: z.string().min(1).optional(),
           /** Accent colour, #rgb or #rrggbb. */
           color: z
             .string()
             .regex(/^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, { message: 'expected a colour such as #0b57d0' })
             .default('#0b57d0'),
         })
-        .prefault({}),
+        .prefault({})
+        .refine((b) => !(b.logoUrl && b.logoFile), { message: 'set web.brand.logoFile or web.brand.logoUrl, not both', path: ['logoFile'] }),
     })
     .prefault({}),
   offload: z
@@ -136,8 +232,15 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Next hop: smtp://host:port, smtps://user:pass@host:port, or outbox:DIR. Default outbox:<dataDir>/outbox. */
       url: relayUrl().optional(),
-      /** How long one relay attempt may take from connect to the next hop's reply to the data. */
-      timeout: duration().prefault('60s'),
+      /**
+       * How long one delivery attempt may take, from connect to the next hop's reply to the data.
+       * At end of DATA the client waits at most this long; then the message is queued.
+       */
+      attemptTimeout: duration().optional(),
+      /** The earlier name of relay.attemptTimeout, still accepted (default 60s). */
+      timeout: duration().optional(),
+      /** Idle connections kept open per next hop for reuse (0 = a new connection per message). */
+      poolSize: z.coerce.number().int().min(0, { message: 'expected a whole number, 0 for no reuse' }).max(50, { message: 'expected at most 50' }).default(4),
       /** STARTTLS towards an smtp:// next hop: opportunistic, required or off. */
       starttls: z.enum(['opportunistic', 'required', 'off'], { message: 'expected opportunistic, required or off' }).default('opportunistic'),
       /** Check the next hop's certificate. */
@@ -146,27 +249,137 @@ export const configSchema = z.strictObject({
     .prefault({}),
   storage: z
     .strictObject({
-      /** Blob store: file:DIR. Default file:<dataDir>/blobs. */
-      blobs: z
-        .string()
-        .refine((s) => /^file:.+/.test(s), { message: 'expected file:DIRECTORY (S3 support is planned)' })
-        .optional(),
-      /** Records: sqlite:FILE. Default sqlite:<dataDir>/ferry.db. */
-      database: z
-        .string()
-        .refine((s) => /^sqlite:.+/.test(s), { message: 'expected sqlite:FILE (PostgreSQL support is planned)' })
-        .optional(),
+      /** Blob store: file:DIR, or s3://BUCKET[/PREFIX]?endpoint=URL&region=R&forcePathStyle=true. Default file:<dataDir>/blobs. */
+      blobs: blobStoreUrl().optional(),
+      /** Records: sqlite:FILE or postgres://USER:PASSWORD@HOST:PORT/DATABASE. Default sqlite:<dataDir>/ferry.db. */
+      database: databaseUrl().optional(),
+      /** Settings of an s3:// blob store that do not belong in its (logged) URL. */
+      s3: z
+        .strictObject({
+          /** Static credentials; without them the AWS chain is used (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance or task role). */
+          accessKeyId: z.string().min(1).optional(),
+          secretAccessKey: z.string().min(1).optional(),
+          sessionToken: z.string().min(1).optional(),
+          /** Multipart part size (the S3 minimum by default: memory per upload is a few parts); grows on its own so that smtp.hardLimit fits in 10,000 parts. */
+          partSize: size().default(5 * 1024 * 1024).refine((n) => n >= 5 * 1024 * 1024 && n <= 5 * 1024 * 1024 * 1024, { message: 'expected a part size from 5MiB to 5GiB (S3 limits)' }),
+          /** Parts of one attachment uploaded at once. Memory per upload is about (queueSize + 1) x partSize. */
+          queueSize: z.coerce.number().int().min(1, { message: 'expected a whole number from 1 to 16' }).max(16, { message: 'expected a whole number from 1 to 16' }).default(2),
+          /** Attachments uploaded at once by one process; more wait (and their senders with them). Bounds the gateway's memory. */
+          maxConcurrentUploads: z.coerce.number().int().min(1, { message: 'expected a whole number from 1 to 256' }).max(256, { message: 'expected a whole number from 1 to 256' }).default(8),
+          connectTimeout: duration().prefault('5s'),
+          /** One S3 request, until its answer's headers; a hung server then fails instead of hanging. */
+          requestTimeout: duration().prefault('30s'),
+          /** A download whose S3 body sends nothing for this long is broken off. */
+          readIdleTimeout: duration().prefault('30s'),
+          /** Attempts per S3 request (the SDK's retries). */
+          maxAttempts: z.coerce.number().int().min(1, { message: 'expected a whole number from 1 to 10' }).max(10, { message: 'expected a whole number from 1 to 10' }).default(3),
+          /** The SDK's checksum mode. WHEN_SUPPORTED breaks most S3-compatible servers (Ceph, MinIO, R2, Swift). */
+          checksums: z.enum(['WHEN_REQUIRED', 'WHEN_SUPPORTED'], { message: 'expected WHEN_REQUIRED (works with every S3-compatible server) or WHEN_SUPPORTED (AWS only)' }).default('WHEN_REQUIRED'),
+        })
+        .prefault({})
+        .refine((s) => !!s.accessKeyId === !!s.secretAccessKey, {
+          message: 'set both storage.s3.accessKeyId and storage.s3.secretAccessKey, or neither (then the AWS environment variables or credential chain are used)',
+          path: ['accessKeyId'],
+        }),
+      /** Settings of a postgres:// database. */
+      postgres: z
+        .strictObject({
+          /** Connections per process. */
+          maxConnections: z.coerce.number().int().min(1, { message: 'expected a whole number from 1 to 1000' }).max(1000, { message: 'expected a whole number from 1 to 1000' }).default(10),
+          /** Waiting for a connection (and for a server that is down): MAIL FROM then gets 452 4.3.1. */
+          connectTimeout: duration().prefault('5s'),
+          /** Any single statement. */
+          statementTimeout: duration().prefault('30s'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   retention: z
     .strictObject({
-      /** How long links stay downloadable. */
+      /** How long links stay downloadable when no rule matches (docs/retention.md). */
       default: duration().prefault('30d'),
+      /** No rule, and no admin change of an expiry, goes below this... */
+      minimum: duration().prefault('1d'),
+      /** ...or above this. */
+      maximum: duration().prefault('365d'),
+      /** Rules by sender address, sender domain or recipient domain; seeded into the database at start. */
+      rules: z
+        .array(
+          z
+            .strictObject({
+              sender: z.string().min(3).optional(),
+              senderDomain: z.string().min(1).optional(),
+              recipientDomain: z.string().min(1).optional(),
+              days: z.coerce.number({ message: 'expected a number of days' }).positive({ message: 'expected a number of days greater than 0' }).max(36500),
+              downloadLimit: z.coerce.number().int().min(1, { message: 'expected a whole number of at least 1' }).optional(),
+            })
+            .refine((r) => [r.sender, r.senderDomain, r.recipientDomain].filter((x) => x !== undefined).length === 1, {
+              message: 'each retention rule needs exactly one of sender, senderDomain or recipientDomain',
+            }),
+        )
+        .default([]),
+      /** How often the worker sweeps expired transfers. */
+      sweepInterval: duration().prefault('10m'),
+      /** How long the record of a transfer is kept after its files are deleted. */
+      keepRecords: duration().prefault('180d'),
+    })
+    .prefault({})
+    .refine((r) => r.minimum <= r.default && r.default <= r.maximum, {
+      message: 'retention.default must lie between retention.minimum and retention.maximum',
+      path: ['default'],
+    })
+    .refine((r) => r.sweepInterval >= 1000, { message: 'retention.sweepInterval must be at least 1s', path: ['sweepInterval'] }),
+  admin: z
+    .strictObject({
+      /** Bearer token for /admin and /admin/api; admin is off when no token is set. At least 24 characters. */
+      token: z.string().min(24, { message: 'expected a token of at least 24 characters, e.g. from `openssl rand -base64 32`' }).optional(),
+      /** Several tokens (one per admin, for the audit log): "TOKEN" or "NAME:TOKEN" strings, or a comma-separated list. */
+      tokens: z
+        .union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))])
+        .pipe(
+          z.array(
+            z.string().refine((s) => /^(?:[A-Za-z0-9_.-]{1,40}:)?\S{24,}$/.test(s), {
+              message: 'expected TOKEN or NAME:TOKEN, with a token of at least 24 characters and no spaces',
+            }),
+          ),
+        )
+        .default([]),
+    })
+    .prefault({}),
+  queue: z
+    .strictObject({
+      /** Waits between delivery attempts of a queued message; the last one repeats. */
+      retrySchedule: durationList().prefault(['5m', '10m', '20m', '40m', '1h', '2h', '4h']),
+      /** A message still undelivered this long after it came in is returned to its sender. */
+      maxAge: duration().prefault('5d'),
+      /** Tell the sender once that the message is delayed, after this long; 0 or off = never. */
+      delayWarning: z.union([z.enum(['0', 'off', 'never']).transform(() => 0), duration()]).prefault('4h'),
+      /** How long a worker owns an entry it is delivering; after that another worker may retry it. */
+      leaseTimeout: duration().prefault('10m'),
+      /** How often a worker looks for entries that are due. */
+      pollInterval: duration().prefault('10s'),
+      /** Deliveries one worker runs at the same time. */
+      concurrency: z.coerce.number().int().min(1, { message: 'expected a whole number of at least 1' }).max(64, { message: 'expected at most 64' }).default(4),
     })
     .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'expected one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      /** Serve /metrics (Prometheus) on the web port too. */
+      onWebPort: bool().default(true),
+      /** A separate listener for /metrics, /healthz and /readyz, e.g. for a `ferry gateway` process. */
+      port: port().optional(),
+      host: z.string().default('0.0.0.0'),
+    })
+    .prefault({}),
+  shutdown: z
+    .strictObject({
+      /** On SIGTERM/SIGINT, how long messages and downloads in flight may run on before they are cut. */
+      timeout: duration().prefault('30s'),
     })
     .prefault({}),
 });
@@ -177,8 +390,8 @@ type Parsed = z.output<typeof configSchema>;
 /** The effective configuration: every derived default filled in. */
 export type Config = Omit<Parsed, 'smtp' | 'relay' | 'storage'> & {
   smtp: Parsed['smtp'] & { hardLimit: number };
-  relay: Parsed['relay'] & { url: string };
-  storage: { blobs: string; database: string };
+  relay: Omit<Parsed['relay'], 'attemptTimeout' | 'timeout'> & { url: string; attemptTimeout: number; /** Same as attemptTimeout (the earlier name). */ timeout: number };
+  storage: Parsed['storage'] & { blobs: string; database: string };
 };
 
 export function resolveConfig(parsed: Parsed): Config {
@@ -187,8 +400,12 @@ export function resolveConfig(parsed: Parsed): Config {
   return {
     ...parsed,
     smtp: { ...parsed.smtp, hardLimit: parsed.smtp.hardLimit ?? Math.max(3 * parsed.smtp.maxMessageSize, 50_000_000) },
-    relay: { ...parsed.relay, url: parsed.relay.url ?? `outbox:${join('outbox')}` },
+    relay: (() => {
+      const attemptTimeout = parsed.relay.attemptTimeout ?? parsed.relay.timeout ?? 60_000;
+      return { ...parsed.relay, url: parsed.relay.url ?? `outbox:${join('outbox')}`, attemptTimeout, timeout: attemptTimeout };
+    })(),
     storage: {
+      ...parsed.storage,
       blobs: parsed.storage.blobs ?? `file:${join('blobs')}`,
       database: parsed.storage.database ?? `sqlite:${join('ferry.db')}`,
     },

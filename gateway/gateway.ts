@@ -1,13 +1,16 @@
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { addressInList, buildBlockList } from '../config/ip-ranges.js';
 import type { Config } from '../config/schema.js';
 import { checkDatabase, type BlobStore, type Db } from '../storage/index.js';
+import { Users } from './auth.js';
+import { messagesRejected, smtpAuth, smtpSessions, smtpSessionsActive, smtpStarttls } from './metrics.js';
 import { createRelay, type Relay } from './relay.js';
 import { replies, SmtpReplyError } from './replies.js';
-import { FerrySMTPServer } from './smtp-server.js';
+import { FerrySMTPServer, type FerryServerExtras } from './smtp-server.js';
+import { loadSmtpTls } from './tls.js';
 import { MessageTransaction } from './transaction.js';
 
 export interface GatewayOptions {
@@ -19,23 +22,58 @@ export interface GatewayOptions {
   relay?: Relay;
 }
 
+/** Wrong passwords allowed on one connection before it is closed. */
+const MAX_AUTH_FAILURES = 3;
+
 /**
- * The SMTP role: accepts mail from trusted clients within the size policy, runs each message
- * through a MessageTransaction, and answers with what the transaction decided.
+ * The SMTP role: accepts mail from trusted clients and logged-in users within the size policy,
+ * runs each message through a MessageTransaction, and answers with what the transaction decided.
+ * Listens on smtp.port (STARTTLS when smtp.tls is set) and on smtp.tlsPort (implicit TLS).
  */
 export class Gateway {
   readonly server: FerrySMTPServer;
+  /** The implicit-TLS listener (smtp.tlsPort), when configured. */
+  readonly tlsServer: FerrySMTPServer | undefined;
   private readonly relay: Relay;
-  private readonly inFlight = new Map<string, MessageTransaction>();
+  private readonly inFlight = new Map<string, { tx: MessageTransaction; done: Promise<unknown> }>();
   private readonly trusted;
+  private readonly users: Users | undefined;
+  private listening = false;
+  /** Sessions counted in ferry_smtp_sessions_active (refused connections are not). */
+  private readonly counted = new Set<string>();
+  /** Open connections on smtp.tlsPort (TLS from the start, so onSecure is not a STARTTLS). */
+  private readonly implicitTls = new Set<string>();
+  /** Failed logins per open connection. */
+  private readonly authFailures = new Map<string, number>();
+  private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: GatewayOptions) {
     const { config, logger } = opts;
-    this.relay = opts.relay ?? createRelay({ url: config.relay.url, hostname: config.smtp.hostname, timeoutMs: config.relay.timeout, starttls: config.relay.starttls, tlsVerify: config.relay.tlsVerify });
+    this.relay = opts.relay ?? createRelay({ url: config.relay.url, hostname: config.smtp.hostname, timeoutMs: config.relay.attemptTimeout, starttls: config.relay.starttls, tlsVerify: config.relay.tlsVerify, poolSize: config.relay.poolSize });
     this.trusted = buildBlockList(config.smtp.trustedNetworks);
-    const ctx = { config, db: opts.db, blobs: opts.blobs, relay: this.relay, logger, spoolDir: path.resolve(config.dataDir, 'spool') };
+    // Both throw a named error (bad PEM, bad users file) that stops start-up with the key to fix.
+    const tls = config.smtp.tls.cert && config.smtp.tls.key ? loadSmtpTls({ cert: config.smtp.tls.cert, key: config.smtp.tls.key }) : undefined;
+    this.users = config.smtp.auth.usersFile
+      ? new Users(config.smtp.auth.usersFile, (err) => logger.error({ err }, 'smtp.auth.usersFile changed and cannot be used; the previous users stay valid'))
+      : undefined;
+    const options = this.serverOptions(tls);
+    this.server = new FerrySMTPServer(options);
+    this.tlsServer = config.smtp.tlsPort !== undefined && tls ? new FerrySMTPServer({ ...options, secure: true }) : undefined;
+    for (const s of [this.server, this.tlsServer]) s?.on('error', (err: Error) => logger.debug({ err }, 'smtp connection error'));
+  }
 
-    this.server = new FerrySMTPServer({
+  private serverOptions(tls: { cert: Buffer; key: Buffer } | undefined): SMTPServerOptions & FerryServerExtras {
+    const { config, logger } = this.opts;
+    const ctx = { config, db: this.opts.db, blobs: this.opts.blobs, relay: this.relay, logger, spoolDir: path.resolve(config.dataDir, 'spool') };
+    const greetingDelay = config.smtp.greetingDelay;
+    const disabled: string[] = [];
+    if (!this.users) disabled.push('AUTH');
+    // Without a certificate of its own Ferry offers no STARTTLS: the library's built-in
+    // certificate is public, so it would protect nothing.
+    if (!tls) disabled.push('STARTTLS');
+    return {
+      ...(tls ? { key: tls.key, cert: tls.cert } : {}),
+      greetingDelay: (address: string) => (addressInList(this.trusted, address) ? 0 : greetingDelay),
       name: config.smtp.hostname,
       banner: 'Ferry',
       size: config.smtp.maxMessageSize,
@@ -44,24 +82,64 @@ export class Gateway {
       hidePIPELINING: false,
       hide8BITMIME: false,
       hideSMTPUTF8: false,
-      // DSN parameters are passed on once the delivery queue exists.
-      hideDSN: true,
-      // No SMTP AUTH yet: relaying is for trusted networks only.
-      disabledCommands: ['AUTH'],
+      // DSN parameters (RET, ENVID, NOTIFY, ORCPT) are kept with the message and passed to the
+      // next hop (gateway/queue-delivery.ts); Ferry sends DSNs itself for what it queues.
+      hideDSN: false,
+      disabledCommands: disabled,
+      authMethods: ['PLAIN', 'LOGIN'],
+      // Trusted networks relay without logging in; the relay policy is enforced in onRcptTo.
       authOptional: true,
+      allowInsecureAuth: config.smtp.auth.allowInsecure,
+      // The drain is Ferry's (close()); this only bounds the library's final wait for sockets.
+      closeTimeout: 2000,
       disableReverseLookup: true,
       maxRecipients: config.smtp.maxRecipients,
       socketTimeout: config.smtp.socketTimeout,
       logger: false,
+      onConnect: (session: SMTPServerSession, cb: (err?: Error | null) => void) => {
+        if (this.closing) return cb(new SmtpReplyError(replies.shuttingDown()));
+        smtpSessions.inc({ tls: session.secure ? 'implicit' : 'plain' });
+        if (session.secure) this.implicitTls.add(session.id);
+        smtpSessionsActive.inc();
+        this.counted.add(session.id);
+        cb();
+      },
+      onSecure: (_socket: unknown, session: SMTPServerSession, cb: (err?: Error | null) => void) => {
+        // Also called right after onConnect for every connection on smtp.tlsPort: not a STARTTLS.
+        if (!this.implicitTls.has(session.id)) smtpStarttls.inc();
+        cb();
+      },
+      onAuth: (auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void) => {
+        const name = auth.username ?? '';
+        this.authenticate(name, auth.password ?? '').then(
+          (ok) => {
+            smtpAuth.inc({ result: ok ? 'ok' : 'failed' });
+            logger.info({ client: session.remoteAddress, user: name, result: ok ? 'ok' : 'failed' }, ok ? 'smtp login' : 'smtp login failed');
+            if (ok) return cb(null, { user: name });
+            // A few tries per connection, then it is closed: guessing needs a new connection
+            // (and a new greeting delay) every few passwords.
+            const failures = (this.authFailures.get(session.id) ?? 0) + 1;
+            this.authFailures.set(session.id, failures);
+            cb(new SmtpReplyError(failures >= MAX_AUTH_FAILURES ? replies.authTooManyFailures() : replies.authFailed()));
+          },
+          (err: Error) => {
+            logger.error({ err }, 'smtp.auth.usersFile could not be checked');
+            cb(new SmtpReplyError(replies.authUnavailable()));
+          },
+        );
+      },
       onMailFrom: (_address: SMTPServerAddress, _session: SMTPServerSession, cb: (err?: Error | null) => void) => {
         this.checkStorage().then(() => cb(), (err: Error) => {
+          messagesRejected.inc({ reason: 'storage_error' });
           logger.warn({ err }, 'storage unavailable, refusing MAIL FROM');
           cb(new SmtpReplyError(replies.storageUnavailable()));
         });
       },
       onRcptTo: (address: SMTPServerAddress, session: SMTPServerSession, cb: (err?: Error | null) => void) => {
-        // Never an open relay: only clients inside smtp.trustedNetworks may send through Ferry.
-        if (!addressInList(this.trusted, session.remoteAddress)) {
+        // Never an open relay: only clients inside smtp.trustedNetworks, or logged in with SMTP
+        // AUTH, may send through Ferry.
+        if (!session.user && !addressInList(this.trusted, session.remoteAddress)) {
+          messagesRejected.inc({ reason: 'relay_denied' });
           logger.info({ client: session.remoteAddress, to: address.address }, 'relay denied');
           return cb(new SmtpReplyError(replies.relayDenied(address.address)));
         }
@@ -69,8 +147,8 @@ export class Gateway {
       },
       onData: (stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void) => {
         const tx = new MessageTransaction(ctx, session);
-        this.inFlight.set(session.id, tx);
-        tx.run(stream)
+        const done = tx
+          .run(stream)
           .then(
             ({ reply }) => (reply.code < 300 ? cb(null, `${reply.enhanced} ${reply.text}`) : cb(new SmtpReplyError(reply))),
             (err: Error) => {
@@ -79,13 +157,26 @@ export class Gateway {
             },
           )
           .finally(() => this.inFlight.delete(session.id));
+        this.inFlight.set(session.id, { tx, done });
       },
       onClose: (session: SMTPServerSession) => {
+        if (this.counted.delete(session.id)) smtpSessionsActive.dec();
+        this.authFailures.delete(session.id);
+        this.implicitTls.delete(session.id);
         // Backstop for a client that vanished: the DATA stream may not tell us.
-        this.inFlight.get(session.id)?.cancel('connection closed');
+        this.inFlight.get(session.id)?.tx.cancel('connection closed');
       },
-    });
-    this.server.on('error', (err: Error) => logger.debug({ err }, 'smtp connection error'));
+    };
+  }
+
+  private async authenticate(name: string, password: string): Promise<boolean> {
+    if (!this.users) return false;
+    return this.users.check(name, password);
+  }
+
+  /** SMTP is listening and not shutting down (for /readyz). */
+  get ready(): boolean {
+    return this.listening && !this.closing;
   }
 
   private async checkStorage(): Promise<void> {
@@ -94,19 +185,65 @@ export class Gateway {
   }
 
   async listen(port = this.opts.config.smtp.port, host = this.opts.config.smtp.host): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.server.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.server.off('error', onError);
-        resolve();
-      });
-    });
-    return this.server.server.address() as AddressInfo;
+    const addr = await listenOn(this.server, port, host);
+    if (this.tlsServer) {
+      try {
+        await listenOn(this.tlsServer, this.opts.config.smtp.tlsPort!, host);
+      } catch (err) {
+        await new Promise<void>((resolve) => this.server.close(() => resolve()));
+        throw err;
+      }
+    }
+    this.listening = true;
+    return addr;
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  /** The implicit-TLS listener's address, when smtp.tlsPort is set. */
+  tlsAddress(): AddressInfo | undefined {
+    return this.tlsServer?.server.address() as AddressInfo | undefined;
+  }
+
+  /**
+   * Graceful stop: new connections and new commands get 421 4.3.2, messages in flight may finish
+   * for up to `timeoutMs` (shutdown.timeout); then those still running are cancelled, which
+   * deletes what they stored, and every connection is closed with 421 4.3.2.
+   */
+  close(timeoutMs = this.opts.config.shutdown.timeout): Promise<void> {
+    this.closing ??= this.drainAndClose(timeoutMs);
+    return this.closing;
+  }
+
+  private async drainAndClose(timeoutMs: number): Promise<void> {
+    const servers = [this.server, this.tlsServer].filter((s): s is FerrySMTPServer => !!s);
+    for (const s of servers) s.drain();
+    const deadline = Date.now() + timeoutMs;
+    while (this.inFlight.size && Date.now() < deadline) {
+      await Promise.race([Promise.allSettled([...this.inFlight.values()].map((e) => e.done)), sleep(Math.min(250, Math.max(1, deadline - Date.now())))]);
+    }
+    if (this.inFlight.size) {
+      this.opts.logger.warn({ messages: this.inFlight.size }, 'shutdown timeout reached: cancelling the messages still in flight');
+      const left = [...this.inFlight.values()];
+      for (const e of left) e.tx.cancel('shutting down');
+      await Promise.allSettled(left.map((e) => e.done));
+    }
+    for (const s of servers) s.closeConnections();
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => (this.listening ? s.close(() => resolve()) : resolve()))));
+    this.listening = false;
     await this.relay.close();
   }
+}
+
+function listenOn(server: FerrySMTPServer, port: number, host: string): Promise<AddressInfo> {
+  return new Promise<AddressInfo>((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.server.once('error', onError);
+    server.listen(port, host, () => {
+      server.server.off('error', onError);
+      resolve(server.server.address() as AddressInfo);
+    });
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -5,23 +5,43 @@ import { pipeline } from 'node:stream/promises';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { writeDurably } from '../storage/durable-file.js';
 
-// The relay client: hands the finished (small) message to the next hop. One class per kind of
-// next hop: SmtpRelay speaks SMTP with nodemailer's client, OutboxRelay writes files.
+// The relay client: hands a finished (small) message to the next hop in one SMTP transaction.
+// One class per kind of next hop: SmtpRelay speaks SMTP with nodemailer's client and keeps a
+// few idle connections for reuse; OutboxRelay writes files. Deciding what to do with the
+// outcome (reply, queue, DSN) is delivery.ts's job.
+
+/** RFC 3461 parameters for one transaction (nodemailer takes NOTIFY/ORCPT per envelope, not per recipient). */
+export interface RelayDsn {
+  ret?: 'FULL' | 'HDRS';
+  envid?: string;
+  notify?: string[];
+  orcpt?: string;
+}
 
 export interface RelayEnvelope {
   from: string;
   to: string[];
   size: number;
+  dsn?: RelayDsn;
+}
+
+export interface Refusal {
+  recipient: string;
+  code: number | undefined;
+  response: string;
 }
 
 export interface RelayResult {
   accepted: string[];
   /** Recipients the next hop refused while taking the message for the others. */
-  rejected: { recipient: string; code: number | undefined; response: string }[];
+  rejected: Refusal[];
   response: string;
 }
 
-/** The next hop did not take the message. `permanent` when it said so with a 5xx. */
+/**
+ * The next hop did not take the message for anyone. `permanent` when it said so with a 5xx
+ * (for every recipient); `rejected` lists the per-recipient refusals when it got that far.
+ */
 export class RelayError extends Error {
   readonly code = 'FERRY_ERR_RELAY';
   constructor(
@@ -29,15 +49,20 @@ export class RelayError extends Error {
     readonly permanent: boolean,
     readonly responseCode: number | undefined,
     readonly response: string | undefined,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; rejected?: Refusal[] },
   ) {
     super(message, options);
     this.name = 'RelayError';
+    this.rejected = options?.rejected ?? [];
   }
+  readonly rejected: Refusal[];
+  /** True once message data began to flow to the next hop (a retry then risks a duplicate). */
+  dataStarted = false;
 }
 
 export interface Relay {
   readonly description: string;
+  /** One transaction. `id` names the message (the outbox uses it as the file name). */
   send(envelope: RelayEnvelope, message: () => Readable, id: string): Promise<RelayResult>;
   close(): Promise<void>;
 }
@@ -46,9 +71,14 @@ export interface RelayOptions {
   url: string;
   /** Our name in EHLO. */
   hostname: string;
+  /** The whole attempt, connect to the reply after the data (relay.attemptTimeout). */
   timeoutMs: number;
   starttls: 'opportunistic' | 'required' | 'off';
   tlsVerify: boolean;
+  /** Idle connections kept for reuse (relay.poolSize); 0 = a new connection every time. */
+  poolSize?: number;
+  /** How long an idle connection is kept. Default 30 s. */
+  idleMs?: number;
 }
 
 export function createRelay(opts: RelayOptions): Relay {
@@ -72,7 +102,7 @@ export class OutboxRelay implements Relay {
     try {
       await fsp.mkdir(this.dir, { recursive: true });
       await writeDurably(path.join(this.dir, `${id}.eml`), (out) => pipeline(message(), out));
-      const json = JSON.stringify({ from: envelope.from, to: envelope.to, size: envelope.size }, null, 2) + '\n';
+      const json = JSON.stringify({ from: envelope.from, to: envelope.to, size: envelope.size, ...(envelope.dsn ? { dsn: envelope.dsn } : {}) }, null, 2) + '\n';
       await writeDurably(path.join(this.dir, `${id}.json`), async (out) => {
         out.end(json);
         await new Promise<void>((resolve, reject) => out.once('finish', resolve).once('error', reject));
@@ -88,19 +118,36 @@ export class OutboxRelay implements Relay {
 
 interface NodemailerErrorLike extends Error {
   code?: string;
+  command?: string;
   responseCode?: number;
   response?: string;
+  recipient?: string;
   rejected?: string[];
   rejectedErrors?: NodemailerErrorLike[];
 }
 
-/** SMTP or SMTPS next hop; a new connection per message (pooling comes with the delivery queue). */
+interface PooledConnection {
+  conn: SMTPConnection;
+  idleTimer?: NodeJS.Timeout;
+  onIdleEnd?: () => void;
+}
+
+/**
+ * SMTP or SMTPS next hop. Connections are reused: after a message went through, the connection
+ * waits (at most `idleMs`, at most `poolSize` of them) for the next one, which then skips the
+ * TCP, TLS, EHLO and AUTH round trips. A reused connection the server has meanwhile closed is
+ * noticed before MAIL FROM was answered and replaced by a fresh one, so nothing is sent twice.
+ * nodemailer's own pool (createTransport({pool:true})) is not used: it hides the per-recipient
+ * replies behind sendMail and has no per-attempt deadline.
+ */
 export class SmtpRelay implements Relay {
   readonly description: string;
   private readonly host: string;
   private readonly port: number;
   private readonly secure: boolean;
   private readonly auth: { user: string; pass: string } | undefined;
+  private readonly idle: PooledConnection[] = [];
+  private closed = false;
 
   constructor(private readonly opts: RelayOptions) {
     const u = new URL(opts.url);
@@ -111,7 +158,47 @@ export class SmtpRelay implements Relay {
     this.description = `${u.protocol}//${u.host}`;
   }
 
-  send(envelope: RelayEnvelope, message: () => Readable, _id: string): Promise<RelayResult> {
+  /** The next hop's host name, for DSNs (Remote-MTA). */
+  get remoteHost(): string {
+    return this.host;
+  }
+
+  async send(envelope: RelayEnvelope, message: () => Readable, _id: string): Promise<RelayResult> {
+    const deadline = Date.now() + this.opts.timeoutMs;
+    const pooled = this.takeIdle();
+    if (pooled) {
+      try {
+        return await this.transact(pooled, envelope, message, deadline);
+      } catch (err) {
+        // The server dropped the idle connection before the message data began to flow and
+        // without an SMTP reply: nothing was delivered, so a fresh connection may try again
+        // within the same deadline. Once data has flowed, a retry could deliver twice.
+        const e = err as RelayError;
+        const stale = e instanceof RelayError && !e.dataStarted && e.responseCode === undefined;
+        if (!stale || Date.now() >= deadline) throw err;
+      }
+    }
+    const fresh = await this.connect(deadline);
+    return this.transact(fresh, envelope, message, deadline);
+  }
+
+  private takeIdle(): PooledConnection | undefined {
+    for (;;) {
+      const p = this.idle.pop();
+      if (!p) return undefined;
+      clearTimeout(p.idleTimer);
+      if (p.onIdleEnd) {
+        p.conn.removeListener('end', p.onIdleEnd);
+        p.conn.removeListener('error', p.onIdleEnd);
+      }
+      if ((p.conn as unknown as { _destroyed?: boolean })._destroyed) continue;
+      return p;
+    }
+  }
+
+  private connect(deadline: number): Promise<PooledConnection> {
+    const remaining = Math.max(1, deadline - Date.now());
+    const stepMs = Math.min(remaining, 30_000);
     const conn = new SMTPConnection({
       host: this.host,
       port: this.port,
@@ -121,52 +208,131 @@ export class SmtpRelay implements Relay {
       ignoreTLS: this.opts.starttls === 'off',
       opportunisticTLS: this.opts.starttls === 'opportunistic',
       tls: { rejectUnauthorized: this.opts.tlsVerify, servername: this.host },
-      connectionTimeout: Math.min(this.opts.timeoutMs, 30_000),
-      greetingTimeout: Math.min(this.opts.timeoutMs, 30_000),
+      connectionTimeout: stepMs,
+      greetingTimeout: stepMs,
+      // Idle time in any later step (each reply, each write of the data).
       socketTimeout: this.opts.timeoutMs,
     });
-    return new Promise<RelayResult>((resolve, reject) => {
+    // An 'error' with no listener would end the process; one can come at any time (an idle
+    // connection timing out, a late socket error after quit()). The listeners below act on them.
+    conn.on('error', () => undefined);
+    return new Promise<PooledConnection>((resolve, reject) => {
       let settled = false;
-      const finish = (err: NodemailerErrorLike | null, result?: RelayResult) => {
+      const fail = (err: NodemailerErrorLike) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (err) {
-          conn.close();
-          reject(toRelayError(err, this.description));
-        } else {
-          conn.quit();
-          resolve(result!);
-        }
+        conn.removeListener('error', fail);
+        conn.close();
+        reject(toRelayError(err, this.description));
       };
-      // One deadline for the whole attempt, on top of nodemailer's per-step timeouts.
-      const timer = setTimeout(() => finish(Object.assign(new Error(`no answer within ${Math.round(this.opts.timeoutMs / 1000)} s`), { code: 'ETIMEDOUT' })), this.opts.timeoutMs);
-      conn.once('error', (err: NodemailerErrorLike) => finish(err));
+      const timer = setTimeout(() => fail(Object.assign(new Error(`no answer within ${Math.round(this.opts.timeoutMs / 1000)} s`), { code: 'ETIMEDOUT', command: 'CONN' })), remaining);
+      conn.once('error', fail);
       conn.connect(() => {
-        const go = () =>
-          conn.send({ from: envelope.from, to: envelope.to, size: envelope.size }, message(), (err, info) => {
-            if (err) return finish(err as NodemailerErrorLike);
-            const rejectedErrors = (info?.rejectedErrors ?? []) as NodemailerErrorLike[];
-            finish(null, {
-              accepted: info?.accepted ?? [],
-              rejected: (info?.rejected ?? []).map((r, i) => ({
-                recipient: r,
-                code: rejectedErrors[i]?.responseCode,
-                response: rejectedErrors[i]?.response ?? '',
-              })),
-              response: info?.response ?? '',
-            });
-          });
-        if (!this.auth) return go();
-        conn.login(this.auth, (err) => (err ? finish(err as NodemailerErrorLike) : go()));
+        // Our commands are small and pipelined; without this, Nagle's algorithm holds the
+        // last segment back for a delayed ACK. nodemailer has no option for it.
+        (conn as unknown as { _socket?: { setNoDelay?: (v: boolean) => void } })._socket?.setNoDelay?.(true);
+        const done = (err?: NodemailerErrorLike | null) => {
+          if (err) return fail(err);
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          conn.removeListener('error', fail);
+          resolve({ conn });
+        };
+        if (!this.auth) return done();
+        conn.login(this.auth, (err) => done(err as NodemailerErrorLike | null));
       });
     });
   }
 
-  async close(): Promise<void> {}
+  private transact(p: PooledConnection, envelope: RelayEnvelope, message: () => Readable, deadline: number): Promise<RelayResult> {
+    const { conn } = p;
+    return new Promise<RelayResult>((resolve, reject) => {
+      let settled = false;
+      const source = message();
+      let dataStarted = false;
+      // pipe() resumes the source only once the next hop said 354.
+      source.once('resume', () => (dataStarted = true));
+      const finish = (err: NodemailerErrorLike | null, result?: RelayResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        conn.removeListener('error', onError);
+        if (err) {
+          // After any error the session state is uncertain: never reuse the connection.
+          conn.close();
+          source.destroy();
+          const re = toRelayError(err, this.description);
+          re.dataStarted = dataStarted;
+          reject(re);
+        } else {
+          this.release(p);
+          resolve(result!);
+        }
+      };
+      const onError = (err: NodemailerErrorLike) => finish(err);
+      // One deadline for the whole attempt, on top of nodemailer's per-step timeouts.
+      const timer = setTimeout(
+        () => finish(Object.assign(new Error(`no answer within ${Math.round(this.opts.timeoutMs / 1000)} s`), { code: 'ETIMEDOUT', command: 'DATA' })),
+        Math.max(1, deadline - Date.now()),
+      );
+      conn.on('error', onError);
+      const dsn = envelope.dsn && (envelope.dsn.ret || envelope.dsn.envid || envelope.dsn.notify?.length || envelope.dsn.orcpt) ? envelope.dsn : undefined;
+      conn.send(
+        { from: envelope.from, to: envelope.to, size: envelope.size, ...(dsn ? { dsn: { ret: dsn.ret, envid: dsn.envid, notify: dsn.notify, orcpt: dsn.orcpt } } : {}) } as never,
+        source,
+        (err, info) => {
+          if (err) return finish(err as NodemailerErrorLike);
+          const rejectedErrors = (info?.rejectedErrors ?? []) as NodemailerErrorLike[];
+          finish(null, {
+            accepted: info?.accepted ?? [],
+            rejected: (info?.rejected ?? []).map((r, i) => {
+              const e = rejectedErrors.find((x) => x.recipient === r) ?? rejectedErrors[i];
+              return { recipient: r, code: e?.responseCode, response: e?.response ?? '' };
+            }),
+            response: info?.response ?? '',
+          });
+        },
+      );
+    });
+  }
+
+  private release(p: PooledConnection): void {
+    const max = this.opts.poolSize ?? 4;
+    if (this.closed || this.idle.length >= max) {
+      p.conn.quit();
+      return;
+    }
+    const drop = () => {
+      clearTimeout(p.idleTimer);
+      const i = this.idle.indexOf(p);
+      if (i >= 0) this.idle.splice(i, 1);
+      p.conn.close();
+    };
+    p.onIdleEnd = drop;
+    p.conn.once('end', drop);
+    p.conn.once('error', drop);
+    p.idleTimer = setTimeout(() => {
+      const i = this.idle.indexOf(p);
+      if (i >= 0) this.idle.splice(i, 1);
+      p.conn.quit();
+    }, this.opts.idleMs ?? 30_000);
+    p.idleTimer.unref();
+    this.idle.push(p);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.idle.splice(0)) {
+      clearTimeout(p.idleTimer);
+      p.conn.quit();
+    }
+  }
 }
 
 function toRelayError(err: NodemailerErrorLike, where: string): RelayError {
+  if (err instanceof RelayError) return err;
   // The next hop advertised SIZE and the message (after offloading) is still larger: retrying
   // cannot help, so this is permanent, worded like a 552 from the next hop.
   const tooBig = /^Message size larger than allowed (\d+)/.exec(err.message);
@@ -178,7 +344,18 @@ function toRelayError(err: NodemailerErrorLike, where: string): RelayError {
     const errs = err.rejectedErrors;
     const permanent = errs.every((e) => (e.responseCode ?? 0) >= 500);
     const first = errs.find((e) => (permanent ? (e.responseCode ?? 0) >= 500 : (e.responseCode ?? 0) < 500)) ?? errs[0]!;
-    return new RelayError(`${where} refused the recipients: ${first.response ?? first.message}`, permanent, first.responseCode, first.response, { cause: err });
+    const rejected = errs.map((e, i) => ({ recipient: e.recipient ?? err.rejected?.[i] ?? '', code: e.responseCode, response: e.response ?? e.message }));
+    return new RelayError(`${where} refused the recipients: ${first.response ?? first.message}`, permanent, first.responseCode, first.response, { cause: err, rejected });
+  }
+  // A login the next hop refuses is Ferry's configuration problem, not the sender's: queue and
+  // retry (as Postfix's smtp_sasl_auth_soft_bounce does) instead of bouncing the sender's mail.
+  if (err.code === 'EAUTH') {
+    return new RelayError(`${where} refused Ferry's login (check the user and password in relay.url): ${err.response ?? err.message}`, false, undefined, undefined, { cause: err });
+  }
+  // Likewise TLS trouble (relay.starttls: required and no STARTTLS, a certificate that does not
+  // verify): a 5xx to STARTTLS says nothing about the message.
+  if (err.code === 'ETLS') {
+    return new RelayError(`${where}: TLS failed (relay.starttls, relay.tlsVerify): ${err.response ?? err.message}`, false, undefined, undefined, { cause: err });
   }
   const code = err.responseCode;
   if (code && code >= 400) {

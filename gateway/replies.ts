@@ -81,6 +81,42 @@ export const replies = {
     enhanced: '2.0.0',
     text: `Ok: queued as ${queueId}${offloaded ? `, ${offloaded} attachment${offloaded === 1 ? '' : 's'} turned into download links` : ''}`,
   }),
+  /** AUTH on a connection without TLS (RFC 4954: 538 5.7.11). */
+  authNeedsTls: (): Reply => ({
+    code: 538,
+    enhanced: '5.7.11',
+    text: 'Log in only over an encrypted connection: send STARTTLS first.',
+  }),
+  /** Wrong name or password (RFC 4954: 535 5.7.8). */
+  authFailed: (): Reply => ({
+    code: 535,
+    enhanced: '5.7.8',
+    text: 'The user name or password is not correct.',
+  }),
+  /** The client sent commands before the greeting (during smtp.greetingDelay): a spam-bot trait. */
+  talkedTooSoon: (): Reply => ({
+    code: 421,
+    enhanced: '4.5.0',
+    text: 'Commands were sent before the greeting; closing the connection.',
+  }),
+  /** The third wrong password on one connection: it is closed, to slow down password guessing. */
+  authTooManyFailures: (): Reply => ({
+    code: 421,
+    enhanced: '4.7.0',
+    text: 'Too many failed logins; closing the connection.',
+  }),
+  /** Users file unreadable or broken: a temporary failure on our side (RFC 4954: 454 4.7.0). */
+  authUnavailable: (): Reply => ({
+    code: 454,
+    enhanced: '4.7.0',
+    text: 'Logging in is temporarily unavailable; please try again later.',
+  }),
+  /** The next hop could not take it now: Ferry keeps the (small) message and retries it itself. */
+  queued: (queueId: string, offloaded: number): Reply => ({
+    code: 250,
+    enhanced: '2.0.0',
+    text: `Ok: queued as ${queueId}${offloaded ? `, ${offloaded} attachment${offloaded === 1 ? '' : 's'} turned into download links` : ''}; the next mail server is not available now, Ferry will retry delivery`,
+  }),
   shuttingDown: (): Reply => ({
     code: 421,
     enhanced: '4.3.2',

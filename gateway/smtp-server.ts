@@ -2,6 +2,7 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { messagesRejected } from './metrics.js';
 import { carriesEnhancedCode, replies } from './replies.js';
 
 // smtp-server with Ferry's reply rules. Two things the library cannot be configured to do:
@@ -11,9 +12,17 @@ import { carriesEnhancedCode, replies } from './replies.js';
 // 2. word the SIZE refusal at MAIL FROM: its text is fixed inside the library.
 // Both reach into smtp-server internals (send, _validateMailParams, connect), so the version is
 // pinned with ~ and test/smtp-replies.test.ts checks the exact reply lines.
+// Also here, for the same reason: the greeting delay per client (the library waits a fixed 100 ms
+// for every connection), AUTH advertised only once TLS is up (the library advertises it on
+// plaintext too, then refuses it), and the drain on shutdown (new connections get 421 4.3.2
+// while transactions in flight finish; the library's close() stops listening at once).
 
 type ConnectionInternals = {
-  _server: { options: SMTPServerOptions };
+  _server: { options: SMTPServerOptions & FerryServerExtras } & Pick<FerrySMTPServer, 'draining' | 'greetingDelayFor'>;
+  _setListeners(callback: () => void): void;
+  secure: boolean;
+  remoteAddress: string;
+  name: string;
   _validateMailParams(parsed: { address: string; args: Record<string, string | boolean> | false }): {
     code: number;
     message: string;
@@ -21,8 +30,50 @@ type ConnectionInternals = {
   } | null;
 };
 
+/** Options FerrySMTPServer adds to smtp-server's. */
+export interface FerryServerExtras {
+  /** Milliseconds to wait before the greeting of a client at this address (the library: always 100). */
+  greetingDelay?: (remoteAddress: string) => number;
+}
+
 class FerryConnection extends SMTPConnection {
+  private get internals(): ConnectionInternals {
+    return this as unknown as ConnectionInternals;
+  }
+
+  override init(): void {
+    // As SMTPConnection.init, with the delay before the greeting chosen per client, and none
+    // while draining (the greeting is then 421 at once, see Gateway's onConnect).
+    const self = this.internals;
+    const server = self._server;
+    const delay = server.draining ? 0 : server.greetingDelayFor(self.remoteAddress);
+    self._setListeners(() => {
+      const max = server.options.maxClients;
+      if (max && (server as unknown as { connections: Set<unknown> }).connections.size > max) {
+        return this.send(421, `${self.name} Too many connected clients, try again in a moment`, false);
+      }
+      if (delay <= 0) return this.connectionReady();
+      // Connections that talk during the delay are refused by the library (421 "You talk too soon").
+      setTimeout(() => this.connectionReady(), delay).unref();
+    });
+  }
+
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    const self = this.internals;
+    if (code === 250 && Array.isArray(data) && !self.secure && !self._server.options.allowInsecureAuth) {
+      // EHLO: the library lists AUTH on plaintext too and then refuses it with 538; a client
+      // should only see AUTH where it can use it (after STARTTLS, or on smtp.tlsPort).
+      data = data.filter((line) => !/^AUTH\b/i.test(line));
+    }
+    if (code === 421 && typeof data === 'string' && data.endsWith(' You talk too soon')) {
+      // The library's refusal of a client that talked during the greeting delay.
+      const r = replies.talkedTooSoon();
+      return super.send(r.code, `${r.enhanced} ${r.text}`, false);
+    }
+    if (code === 538) {
+      const r = replies.authNeedsTls();
+      return super.send(r.code, `${r.enhanced} ${r.text}`, false);
+    }
     if (typeof data === 'string' && carriesEnhancedCode(code, data)) return super.send(code, data, false);
     if (code === 421 && data === 'Server shutting down') {
       // Sent by the library to every command once close() was called.
@@ -48,6 +99,7 @@ proto._validateMailParams = function (this: ConnectionInternals, parsed) {
     const declared = Number(parsed.args.SIZE);
     const limit = Number(this._server.options.size);
     const r = replies.declaredTooBig(declared, limit);
+    messagesRejected.inc({ reason: 'size_mail_from' });
     return { code: r.code, message: `${r.enhanced} ${r.text}`, enhancedCode: null };
   }
   return error;
@@ -60,6 +112,34 @@ type ServerInternals = {
 };
 
 export class FerrySMTPServer extends SMTPServer {
+  /** Set by drain(): new connections are refused with 421 4.3.2 and every new command gets it. */
+  draining = false;
+
+  greetingDelayFor(remoteAddress: string): number {
+    return (this.options as FerryServerExtras).greetingDelay?.(remoteAddress) ?? 100;
+  }
+
+  /**
+   * Starts a graceful stop while the port stays open: commands from now on get 421 4.3.2 (the
+   * library answers every command so once its close timer is set), DATA already under way goes
+   * on. Gateway.close() then waits for the transactions and calls close().
+   */
+  drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    const self = this as unknown as { _closeTimeout?: NodeJS.Timeout | null };
+    // The library tests only that the timer exists; it is replaced by close()'s own.
+    self._closeTimeout ??= setTimeout(() => undefined, 1).unref();
+  }
+
+  /** Sends 421 4.3.2 to every open connection and closes it (after the drain). */
+  closeConnections(): void {
+    for (const c of (this as unknown as ServerInternals).connections) {
+      c.send(421, 'Server shutting down');
+      c.close();
+    }
+  }
+
   override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: ConstructorParameters<typeof SMTPConnection>[2]): void {
     // Same as SMTPServer.connect, with FerryConnection in place of SMTPConnection.
     const self = this as unknown as ServerInternals;

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -44,10 +43,39 @@ export class Spool {
     await Promise.all(
       [...this.writers].map((w) => {
         if (!w.closed) w.destroy();
-        return w.closed ? undefined : once(w, 'close');
+        // Not events.once: it rejects on the 'error' a destroyed pipeline emits just before 'close'.
+        return w.closed ? undefined : new Promise<void>((resolve) => w.once('close', () => resolve()));
       }),
     );
     await Promise.all([...this.files].map((p) => fsp.rm(p, { force: true })));
     this.files.clear();
   }
+}
+
+/**
+ * Removes working files a killed process left in the spool folder: those not written for
+ * `olderThanMs` (a transaction in progress keeps writing its files, and none lasts that long
+ * idle). Returns how many were removed.
+ */
+export async function sweepSpool(dir: string, olderThanMs: number, now = Date.now()): Promise<number> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const p = path.join(dir, name);
+    try {
+      const st = await fsp.stat(p);
+      if (st.isFile() && now - st.mtimeMs > olderThanMs) {
+        await fsp.rm(p, { force: true });
+        removed++;
+      }
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return removed;
 }

@@ -18,17 +18,24 @@ import {
   newId,
   newQueueId,
   newToken,
+  enqueue,
+  queueBlobKey,
   type BlobStore,
   type Db,
+  type QueueRecipient,
 } from '../storage/index.js';
 import { Intake } from './intake.js';
+import { countTransaction } from './metrics.js';
 import { CrlfNormalizer } from './line-ends.js';
 import { NoticeInserter } from './notice-inserter.js';
 import { noticeHtml, noticeText, placeholderText } from './notice.js';
 import { Offloader, type OffloadedFile, type OffloadSink } from './offloader.js';
-import { RelayError, type Relay } from './relay.js';
+import { deliver, queueNotice } from './queue-delivery.js';
+import { backoff } from './queue-runner.js';
+import type { Relay } from './relay.js';
 import { nextHopReply, replies, type Reply } from './replies.js';
 import { Spool } from './spool.js';
+import { decideRetention, retentionBounds } from '../storage/retention.js';
 
 export interface GatewayContext {
   config: Config;
@@ -68,7 +75,8 @@ export class MessageTransaction implements OffloadSink {
   readonly queueId = newQueueId();
   readonly transferId = newId();
   private readonly token = newToken();
-  private readonly expiresAt: number;
+  /** Set from retention.default here, then by the retention rules when the transfer record is made. */
+  private expiresAt: number;
   private readonly started = Date.now();
   private readonly abort = new AbortController();
   private readonly files: OffloadedFile[] = [];
@@ -133,7 +141,8 @@ export class MessageTransaction implements OffloadSink {
     }
     if (first === 'gone') {
       await this.fail(pass1);
-      this.summary('aborted', 'client went away during DATA');
+      const shutdown = (this.abort.signal.reason as Error | undefined)?.message === 'shutting down';
+      this.summary('aborted', shutdown ? 'shutting down' : 'client went away during DATA');
       return { reply: replies.localError() };
     }
     if (this.intake.oversize) {
@@ -148,7 +157,9 @@ export class MessageTransaction implements OffloadSink {
     );
     try {
       if (result !== 'ok') {
-        if (this.storageError || result instanceof StorageFailure) {
+        // A disk or system fault (spool write failed, out of space) is temporary: the sender must
+        // retry, never receive a permanent "malformed" bounce for it.
+        if (this.storageError || result instanceof StorageFailure || isSystemError(result)) {
           this.log.error({ err: this.storageError ?? result }, 'storage failed while receiving the message');
           await this.cleanup();
           this.summary('deferred', 'storage error');
@@ -233,29 +244,139 @@ export class MessageTransaction implements OffloadSink {
     return this.relay(this.spool.path('raw'), 0);
   }
 
+  /**
+   * End of DATA: one attempt at the next hop, bounded by relay.attemptTimeout. Delivered: 250.
+   * Refused permanently for every recipient: that reply goes back and everything is removed.
+   * Otherwise (unreachable, timeout, 4xx for some or all): the small message is stored durably
+   * in the blob store with a queue record, and the client gets 250 with the queue id; the queue
+   * runner retries. Recipients refused permanently while others were taken get a DSN.
+   */
   private async relay(file: string, offloaded: number): Promise<Outcome> {
     const { size } = await fsp.stat(file);
-    const envelope = { from: this.sender, to: this.recipients, size };
     const t0 = Date.now();
-    try {
-      const res = await this.ctx.relay.send(envelope, () => fs.createReadStream(file, { highWaterMark: 64 * 1024 }) as Readable, this.queueId);
-      if (this.transferCreated) await markLive(this.ctx.db, this.transferId);
-      if (res.rejected.length) {
-        // TODO(delivery queue): a DSN to the sender for these; until then they are logged.
-        this.log.warn({ rejected: res.rejected }, 'next hop refused some recipients; the others got the message');
-      }
-      this.summary('sent', res.response, { size, offloaded, relayMs: Date.now() - t0 });
-      return { reply: replies.accepted(this.queueId, offloaded) };
-    } catch (err) {
+    const outcome = await deliver(this.ctx.relay, {
+      id: this.queueId,
+      sender: this.sender,
+      recipients: this.queueRecipients(),
+      dsnRet: this.dsnRet,
+      dsnEnvid: this.dsnEnvid,
+      size,
+      open: () => fs.createReadStream(file, { highWaterMark: 64 * 1024 }) as Readable,
+      deadline: t0 + this.ctx.config.relay.attemptTimeout,
+    });
+    const relayMs = Date.now() - t0;
+    const delivered = outcome.recipients.filter((r) => r.state === 'delivered');
+    const pending = outcome.recipients.filter((r) => r.state === 'pending');
+    const failed = outcome.recipients.filter((r) => r.state === 'failed');
+
+    if (delivered.length === 0 && pending.length === 0) {
+      // Refused permanently for everyone: the client's server bounces it with the next hop's words.
       await this.cleanup();
-      if (err instanceof RelayError && err.permanent && err.responseCode) {
-        this.summary('bounced', err.message, { size, relayMs: Date.now() - t0 });
-        return { reply: nextHopReply(err.responseCode, err.response ?? '') };
-      }
-      this.summary('deferred', (err as Error).message, { size, relayMs: Date.now() - t0 });
-      const detail = err instanceof RelayError && err.responseCode ? `it answered ${err.responseCode}` : shortReason(err as Error);
-      return { reply: replies.nextHopUnavailable(detail) };
+      const f = failed[0]!;
+      this.summary('bounced', f.response ?? '', { size, relayMs });
+      return { reply: nextHopReply(f.code ?? 550, f.response ?? '') };
     }
+
+    if (pending.length) {
+      try {
+        await this.enqueue(file, size, outcome.recipients, outcome.lastError);
+      } catch (err) {
+        this.log.error({ err }, 'the message could not be queued');
+        if (delivered.length === 0) {
+          await this.cleanup();
+          this.summary('deferred', 'queue write failed', { size, relayMs });
+          return { reply: replies.localError() };
+        }
+        // Some recipients already have it (with working links): keep the transfer. The client
+        // retries the whole message, so those get a second copy; losing the others would be worse.
+        if (this.transferCreated) await markLive(this.ctx.db, this.transferId).catch(() => undefined);
+        this.summary('deferred', 'queue write failed after partial delivery', { size, relayMs, delivered: delivered.map((r) => r.address) });
+        return { reply: replies.localError() };
+      }
+    } else if (this.transferCreated) {
+      await markLive(this.ctx.db, this.transferId);
+    }
+
+    if (failed.length) {
+      this.log.warn({ rejected: failed.map((r) => ({ to: r.address, response: r.response })) }, 'next hop refused some recipients permanently');
+      await queueNotice(
+        { db: this.ctx.db, blobs: this.ctx.blobs, logger: this.log, hostname: this.ctx.config.smtp.hostname, remoteMta: (this.ctx.relay as { remoteHost?: string }).remoteHost },
+        {
+          kind: 'failure',
+          queueId: this.queueId,
+          sender: this.sender,
+          envid: this.dsnEnvid,
+          arrivalDate: this.started,
+          recipients: failed,
+          openOriginal: async () => fs.createReadStream(file, { highWaterMark: 64 * 1024 }) as Readable,
+          fallbackStatus: '5.0.0',
+          now: Date.now(),
+        },
+      ).catch((err: Error) => this.log.error({ err }, 'could not queue the failure notice for refused recipients'));
+    }
+
+    if (pending.length) {
+      this.summary('queued', outcome.lastError ?? 'next hop unavailable', { size, offloaded, relayMs, pending: pending.map((r) => r.address) });
+      return { reply: replies.queued(this.queueId, offloaded) };
+    }
+    this.summary('sent', outcome.response, { size, offloaded, relayMs });
+    return { reply: replies.accepted(this.queueId, offloaded) };
+  }
+
+  /**
+   * Stores the message in the blob store (synced before put() resolves) and records the queue
+   * entry and the transfer's pending -> live in one database transaction, all before the 250.
+   */
+  private async enqueue(file: string, size: number, recipients: QueueRecipient[], lastError: string | null): Promise<void> {
+    const blobKey = queueBlobKey(this.queueId);
+    await this.ctx.blobs.put(blobKey, fs.createReadStream(file, { highWaterMark: 64 * 1024 }), { contentType: 'message/rfc822' });
+    const now = Date.now();
+    try {
+      await this.ctx.db.transaction().execute(async (trx) => {
+        await enqueue(trx, {
+          id: this.queueId,
+          kind: 'message',
+          transferId: this.transferCreated ? this.transferId : null,
+          sender: this.sender,
+          recipients,
+          dsnRet: this.dsnRet,
+          dsnEnvid: this.dsnEnvid,
+          blobKey,
+          size,
+          createdAt: this.started,
+          nextAttemptAt: now + backoff(this.ctx.config.queue.retrySchedule, 1),
+          attempts: 1,
+          lastError,
+        });
+        if (this.transferCreated) await markLive(trx, this.transferId);
+      });
+    } catch (err) {
+      await this.ctx.blobs.delete(blobKey).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Envelope recipients with their RFC 3461 parameters (smtp-server has decoded the xtext; nodemailer encodes it again). */
+  private queueRecipients(): QueueRecipient[] {
+    return this.session.envelope.rcptTo.map((r) => {
+      const dsn = (r as { dsn?: { notify?: string[]; orcpt?: string } }).dsn;
+      return {
+        address: r.address,
+        state: 'pending' as const,
+        ...(dsn?.notify?.length ? { notify: dsn.notify.map((n) => n.toUpperCase()) } : {}),
+        ...(dsn?.orcpt ? { orcpt: dsn.orcpt } : {}),
+      };
+    });
+  }
+
+  private get dsnRet(): 'FULL' | 'HDRS' | null {
+    const ret = (this.session.envelope as { dsn?: { ret?: string } }).dsn?.ret;
+    return ret === 'FULL' || ret === 'HDRS' ? ret : null;
+  }
+
+  private get dsnEnvid(): string | null {
+    const envid = (this.session.envelope as { dsn?: { envid?: string } }).dsn?.envid;
+    return envid ? envid.slice(0, 100) : null;
   }
 
   // ---- OffloadSink: called by the offloader ----
@@ -319,6 +440,10 @@ export class MessageTransaction implements OffloadSink {
         /* keep it as it came */
       }
     }
+    // The rules are read when the first attachment is offloaded, before any notice text is
+    // written, so the date in the notice is the stored expiry (storage/retention.ts).
+    const retention = await decideRetention(this.ctx.db, { sender: this.sender, recipients: this.recipients, at: this.started }, retentionBounds(this.ctx.config));
+    this.expiresAt = retention.expiresAt;
     await createTransfer(this.ctx.db, {
       id: this.transferId,
       tokenHash: hashToken(this.token),
@@ -329,6 +454,8 @@ export class MessageTransaction implements OffloadSink {
       messageId: header('message-id'),
       createdAt: this.started,
       expiresAt: this.expiresAt,
+      retentionRule: retention.ruleId,
+      maxDownloads: retention.downloadLimit,
     });
   }
 
@@ -354,22 +481,35 @@ export class MessageTransaction implements OffloadSink {
   }
 
   private summary(result: string, detail: string, extra: Record<string, unknown> = {}): void {
-    this.log.info(
-      {
-        client: this.session.remoteAddress,
-        from: this.sender,
-        to: this.recipients,
-        bytes: this.intake?.bytes,
-        offloaded: this.files.length,
-        offloadedBytes: this.files.reduce((s, f) => s + f.size, 0),
-        result,
-        detail,
-        ms: Date.now() - this.started,
-        ...extra,
-      },
-      `${this.queueId}: ${result}`,
-    );
+    const line = {
+      client: this.session.remoteAddress,
+      // The SMTP AUTH name, when the client logged in.
+      user: typeof this.session.user === 'string' ? this.session.user : undefined,
+      from: this.sender,
+      to: this.recipients,
+      bytes: this.intake?.bytes,
+      offloaded: this.files.length,
+      offloadedBytes: this.files.reduce((s, f) => s + f.size, 0),
+      result,
+      detail,
+      ms: Date.now() - this.started,
+      ...extra,
+    };
+    this.log.info(line, `${this.queueId}: ${result}`);
+    countTransaction({
+      result,
+      detail,
+      bytes: line.bytes ?? 0,
+      offloaded: line.offloaded,
+      offloadedBytes: line.offloadedBytes,
+      relayMs: typeof extra.relayMs === 'number' ? extra.relayMs : undefined,
+    });
   }
+}
+
+/** Errors Node raises for system calls (ENOSPC, EIO, EMFILE...) carry `syscall`; parser errors do not. */
+function isSystemError(err: unknown): boolean {
+  return typeof (err as { syscall?: unknown } | null)?.syscall === 'string';
 }
 
 function describeParseError(err: unknown): string {
@@ -378,8 +518,4 @@ function describeParseError(err: unknown): string {
   return 'the MIME structure is broken';
 }
 
-function shortReason(err: Error): string {
-  const m = String(err.message ?? err);
-  return m.length > 120 ? `${m.slice(0, 117)}...` : m;
-}
 

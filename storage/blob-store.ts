@@ -8,7 +8,7 @@ export interface ByteRange {
 
 /**
  * Where attachment bytes live. Keys are made by Ferry (see newBlobKey), never from user input.
- * Drivers: filesystem (fs-blob-store.ts); S3 is planned behind the same interface.
+ * Drivers: filesystem (fs-blob-store.ts) and S3-compatible object storage (s3-blob-store.ts).
  */
 export interface BlobStore {
   /** Short name for logs: "file", "s3". */
@@ -29,6 +29,32 @@ export interface BlobStore {
   /** Throws BlobStoreUnavailableError when the store cannot take writes now. */
   check(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Optional (S3 has it, the filesystem does not): a short-lived URL from which a browser
+   * downloads the blob directly, for `web.downloads: redirect`. Minted per request, only after
+   * the caller has checked the token, expiry and limits: until it expires the URL bypasses all of
+   * them. The store answers Range on it itself.
+   */
+  presignGet?(key: string, opts?: PresignOptions): Promise<string>;
+  /**
+   * Optional (S3 has it): removes uploads that were begun more than `olderThanMs` ago and never
+   * finished (S3 multipart uploads left by a crashed process or a server that died mid-upload;
+   * they hold storage but no listable object). Returns how many were removed. Uploads still
+   * running in this process are never touched; for other processes `olderThanMs` must exceed the
+   * longest upload (the worker uses the same age as for stale pending transfers). Throws
+   * BlobStoreUnavailableError when the store cannot list them. Called by the worker's sweep
+   * (storage/cleanup.ts sweepIncompleteUploads) and by the retention sweeper.
+   */
+  abortIncompleteUploads?(olderThanMs: number, now?: number): Promise<number>;
+}
+
+export interface PresignOptions {
+  /** Seconds the URL stays valid. Default 300; SigV4 allows at most 7 days. */
+  expiresIn?: number;
+  /** Content-Disposition the store sends with the bytes (the same RFC 6266 value proxy mode sends). */
+  contentDisposition?: string;
+  /** Content-Type the store sends with the bytes. */
+  contentType?: string;
 }
 
 export class BlobNotFoundError extends Error {

@@ -33,7 +33,9 @@ export async function openDatabase(url: string, opts: { postgres?: PostgresOptio
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('synchronous = NORMAL');
+  // FULL: in WAL mode NORMAL does not sync at commit, so a power loss could roll back a queue
+  // record or a transfer whose 250 was already sent. FULL syncs the WAL at every commit.
+  sqlite.pragma('synchronous = FULL');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   await migrate(db);
   return db;
@@ -45,8 +47,8 @@ async function openPostgres(url: string, opts?: PostgresOptions): Promise<Db> {
     await migrate(db);
   } catch (err) {
     await db.destroy().catch(() => undefined);
-    if (err instanceof DatabaseUnavailableError) throw err;
-    throw new DatabaseUnavailableError(`database ${redactUrl(url)} is not reachable: ${(err as Error).message}`, { cause: err });
+    // Name the database (password masked): with several nodes, which one matters.
+    throw new DatabaseUnavailableError(`cannot open ${redactUrl(url)}: ${(err as Error).message}`, { cause: err });
   }
   return db;
 }
@@ -61,7 +63,7 @@ export async function migrate(db: Db): Promise<void> {
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    throw new DatabaseUnavailableError(`database migration ${failed ?? ''} failed: ${(error as Error).message}`, { cause: error });
+    throw new DatabaseUnavailableError(`database ${failed ? `migration ${failed} failed` : 'migrations could not run'}: ${(error as Error).message}`, { cause: error });
   }
 }
 

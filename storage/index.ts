@@ -1,3 +1,6 @@
+export * from './admin-actions.js';
+export * from './admin-queries.js';
+export * from './audit.js';
 export * from './blob-store.js';
 export * from './cleanup.js';
 export * from './database.js';
@@ -8,7 +11,10 @@ export * from './links.js';
 export * from './open.js';
 export * from './postgres.js';
 export * from './records.js';
+export * from './queue.js';
 export * from './s3-blob-store.js';
 export * from './semaphore.js';
+export * from './retention.js';
+export * from './sweeper.js';
 export type { TransferState } from './schema.js';
 export * from './tokens.js';

@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import { appendAudit } from './audit.js';
 import type { Db } from './database.js';
 import type { FilesTable, TransfersTable, TransferState } from './schema.js';
 
@@ -14,6 +16,10 @@ export interface NewTransfer {
   messageId: string | null;
   createdAt: number;
   expiresAt: number;
+  /** The retention rule that chose expiresAt (storage/retention.ts). */
+  retentionRule?: string | null;
+  /** That rule's download limit; null or absent = the site's web.maxDownloads. */
+  maxDownloads?: number | null;
 }
 
 export interface NewFile {
@@ -39,6 +45,17 @@ export interface Transfer {
   expiresAt: number;
   fileCount: number;
   totalBytes: number;
+  /** The retention rule that chose expiresAt; "admin" once an admin changed it; null before retention rules existed. */
+  retentionRule: string | null;
+  /** Download limit set by the retention rule; null = the site's web.maxDownloads. */
+  maxDownloads: number | null;
+  /** Legal hold: never swept while true. */
+  held: boolean;
+  heldAt: number | null;
+  heldBy: string | null;
+  holdReason: string | null;
+  /** When the blobs were deleted; null while they exist. */
+  purgedAt: number | null;
 }
 
 export interface StoredFile {
@@ -52,7 +69,8 @@ export interface StoredFile {
   createdAt: number;
 }
 
-function toTransfer(r: TransfersTable): Transfer {
+/** A transfers row as a Transfer (also for queries elsewhere in storage/, e.g. admin-queries.ts). */
+export function toTransfer(r: Selectable<TransfersTable>): Transfer {
   return {
     id: r.id,
     tokenHash: r.token_hash,
@@ -66,6 +84,13 @@ function toTransfer(r: TransfersTable): Transfer {
     expiresAt: Number(r.expires_at),
     fileCount: Number(r.file_count),
     totalBytes: Number(r.total_bytes),
+    retentionRule: r.retention_rule ?? null,
+    maxDownloads: r.max_downloads === null || r.max_downloads === undefined ? null : Number(r.max_downloads),
+    held: Number(r.held ?? 0) === 1,
+    heldAt: r.held_at === null || r.held_at === undefined ? null : Number(r.held_at),
+    heldBy: r.held_by ?? null,
+    holdReason: r.hold_reason ?? null,
+    purgedAt: r.purged_at === null || r.purged_at === undefined ? null : Number(r.purged_at),
   };
 }
 
@@ -98,6 +123,8 @@ export async function createTransfer(db: Db, t: NewTransfer): Promise<void> {
       expires_at: t.expiresAt,
       file_count: 0,
       total_bytes: 0,
+      retention_rule: t.retentionRule ?? null,
+      max_downloads: t.maxDownloads ?? null,
     })
     .execute();
 }
@@ -127,7 +154,21 @@ export async function addFile(db: Db, f: NewFile): Promise<void> {
 
 /** pending -> live, once the next hop has the message. */
 export async function markLive(db: Db, transferId: string): Promise<void> {
-  await db.updateTable('transfers').set({ state: 'live' }).where('id', '=', transferId).where('state', '=', 'pending').execute();
+  const r = await db.updateTable('transfers').set({ state: 'live' }).where('id', '=', transferId).where('state', '=', 'pending').executeTakeFirst();
+  // Audit: only the call that made the change records it (a retry finds the row live already).
+  if (Number(r.numUpdatedRows) === 1) await auditGoneLive(db, transferId);
+}
+
+async function auditGoneLive(db: Db, transferId: string): Promise<void> {
+  const t = await getTransfer(db, transferId);
+  if (!t) return;
+  await appendAudit(db, { actor: 'gateway', action: 'stored', transferId, detail: { files: t.fileCount, bytes: t.totalBytes, sender: t.sender } });
+  await appendAudit(db, {
+    actor: 'gateway',
+    action: 'link_issued',
+    transferId,
+    detail: { recipients: t.recipients, expiresAt: new Date(t.expiresAt).toISOString(), rule: t.retentionRule, maxDownloads: t.maxDownloads },
+  });
 }
 
 export async function setState(db: Db, transferId: string, state: TransferState): Promise<void> {
@@ -215,4 +256,13 @@ export async function recordDownload(db: Db, d: DownloadRecord): Promise<void> {
       method: d.method ?? null,
     })
     .execute();
+  // The download log keeps every request; the audit log only the downloads that counted.
+  if (d.counted) {
+    await appendAudit(db, {
+      actor: d.client ? `web:${d.client}` : 'web',
+      action: 'downloaded',
+      transferId: d.transferId,
+      detail: { file: d.fileIdx, bytes: d.bytesSent },
+    });
+  }
 }

@@ -1,22 +1,17 @@
 import http from 'node:http';
 import https from 'node:https';
-import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { assertValidKey, BlobNotFoundError, BlobStoreUnavailableError, type BlobStore, type ByteRange } from './blob-store.js';
+import { PassThrough, pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import { createRequire } from 'node:module';
+import type * as ClientS3 from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import type * as LibStorage from '@aws-sdk/lib-storage';
+import type * as Presigner from '@aws-sdk/s3-request-presigner';
+import type * as HttpHandler from '@smithy/node-http-handler';
+import { assertValidKey, BlobNotFoundError, BlobStoreUnavailableError, type BlobStore, type ByteRange, type PresignOptions } from './blob-store.js';
+import { BUCKET_RE } from './s3-url.js';
 import { abortReason, Semaphore } from './semaphore.js';
+
+export { parseS3Url, S3UrlError, type S3Location } from './s3-url.js';
 
 // Blobs in an S3-compatible bucket (AWS S3, Ceph RGW, MinIO, Garage, R2...). The traps this
 // file works around are in shared/notes/techniques.md §3 and s3-servers.md: lib-storage's
@@ -24,14 +19,31 @@ import { abortReason, Semaphore } from './semaphore.js';
 // single-part path cannot be aborted at all, a GetObject body that is never read or destroyed
 // holds its socket for ever, and the SDK's default checksums break most non-AWS servers.
 
+// The AWS SDK costs about 27 MiB of RSS once loaded, and a Ferry on the filesystem store never
+// needs it: it is loaded when the first S3BlobStore is made, not when storage/ is imported.
+// require() rather than import(): the constructor is synchronous (openBlobStore is), and these
+// packages are CommonJS in Node either way (no "exports" map; ESM imports load the same files).
+const requireSdk = createRequire(import.meta.url);
+let sdkModules: { s3: typeof ClientS3; storage: typeof LibStorage; presigner: typeof Presigner; http: typeof HttpHandler } | undefined;
+function sdk() {
+  return (sdkModules ??= {
+    s3: requireSdk('@aws-sdk/client-s3') as typeof ClientS3,
+    storage: requireSdk('@aws-sdk/lib-storage') as typeof LibStorage,
+    presigner: requireSdk('@aws-sdk/s3-request-presigner') as typeof Presigner,
+    http: requireSdk('@smithy/node-http-handler') as typeof HttpHandler,
+  });
+}
+
 const MiB = 1024 * 1024;
 const MAX_PARTS = 10_000;
 const MIN_PART_SIZE = 5 * MiB;
 
 /**
- * Uploads in flight across the whole process. Each holds up to (queueSize + 1) x partSize bytes,
- * so this is what bounds the gateway's memory however many messages arrive at once. Shared by
- * every S3BlobStore unless one is given its own; resize() it from the configuration.
+ * Uploads in flight across the whole process. Each holds about (queueSize + 1) x partSize bytes
+ * of parts (up to about three times that in RSS until the garbage collector frees the copies
+ * lib-storage drops), so this is what bounds the gateway's memory however many messages arrive
+ * at once. Shared by every S3BlobStore unless one is given its own; resized from
+ * storage.s3.maxConcurrentUploads (cli/storage-options.ts).
  */
 export const s3UploadSlots = new Semaphore(8);
 
@@ -51,7 +63,11 @@ export interface S3BlobStoreOptions {
   sessionToken?: string;
   /** Largest object Ferry will write (the SMTP hard limit): the part size grows so that 10,000 parts hold it. */
   maxObjectSize?: number;
-  /** Default 8 MiB, or more when maxObjectSize needs it. */
+  /**
+   * Default 5 MiB (the S3 minimum), or more when maxObjectSize needs it. Memory per upload, as
+   * measured on Node 20: about 2-3 x (queueSize + 1) x partSize, because lib-storage concatenates
+   * each part and the copies it drops are freed only at the next garbage collection.
+   */
   partSize?: number;
   /** Parts uploaded at once per object. Default 2. */
   queueSize?: number;
@@ -61,6 +77,17 @@ export interface S3BlobStoreOptions {
   connectionTimeoutMs?: number;
   /** Per request, until the response headers. Default 30 s. */
   requestTimeoutMs?: number;
+  /**
+   * A download waits at most this long for S3's answer (all attempts together) before the
+   * recipient gets a 503: the SDK would otherwise retry a hung server for maxAttempts x
+   * requestTimeout. Default 10 s.
+   */
+  openTimeoutMs?: number;
+  /**
+   * The SDK's flexible checksums. WHEN_REQUIRED (default) works everywhere; WHEN_SUPPORTED sends
+   * stream bodies aws-chunked with a CRC32 trailer, which only AWS itself (and few others) accept.
+   */
+  checksums?: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
   /** Attempts per request (the SDK's retries). Default 3. */
   maxAttempts?: number;
   /** A download whose S3 body sends nothing for this long, while Ferry is ready for more, is broken off. Default 30 s. */
@@ -85,48 +112,8 @@ export interface IncompleteUpload {
   initiated: Date;
 }
 
-const URL_PARAMS = new Set(['endpoint', 'region', 'forcePathStyle', 'publicEndpoint']);
-const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-
-/**
- * Reads `s3://BUCKET[/PREFIX/]?endpoint=URL&region=R&forcePathStyle=true|false&publicEndpoint=URL`.
- * Credentials never go in the URL (it is logged): they come from the options or the AWS chain.
- */
-export function parseS3Url(url: string): Pick<S3BlobStoreOptions, 'bucket' | 'prefix' | 'endpoint' | 'region' | 'forcePathStyle' | 'publicEndpoint'> {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new Error(`invalid blob store URL ${url} (expected s3://BUCKET?endpoint=...)`);
-  }
-  if (u.protocol !== 's3:') throw new Error(`not an s3:// URL: ${url}`);
-  if (u.username || u.password) throw new Error('credentials do not belong in the s3:// URL (it is logged): use the AWS environment variables or the storage credentials settings');
-  const bucket = u.hostname;
-  if (!BUCKET_RE.test(bucket)) throw new Error(`invalid bucket name ${JSON.stringify(bucket)} in ${url}`);
-  const path = decodeURIComponent(u.pathname).replace(/^\/+/, '');
-  const prefix = path ? (path.endsWith('/') ? path : `${path}/`) : '';
-  if (prefix && !/^[a-z0-9][a-z0-9_.-]*\/([a-z0-9][a-z0-9_.-]*\/)*$/.test(prefix)) throw new Error(`invalid key prefix ${JSON.stringify(prefix)} in ${url}`);
-  for (const k of u.searchParams.keys()) if (!URL_PARAMS.has(k)) throw new Error(`unknown parameter ${k} in ${url} (known: ${[...URL_PARAMS].join(', ')})`);
-  const q = (k: string) => u.searchParams.get(k) ?? undefined;
-  const endpoint = q('endpoint');
-  const publicEndpoint = q('publicEndpoint');
-  for (const [k, v] of [['endpoint', endpoint], ['publicEndpoint', publicEndpoint]] as const) {
-    if (v !== undefined && !/^https?:\/\/[^/?#]+\/?$/.test(v)) throw new Error(`${k} in ${url} must be http(s)://host[:port]`);
-  }
-  const fps = q('forcePathStyle');
-  if (fps !== undefined && fps !== 'true' && fps !== 'false') throw new Error(`forcePathStyle in ${url} must be true or false`);
-  return {
-    bucket,
-    ...(prefix && { prefix }),
-    ...(endpoint && { endpoint }),
-    ...(q('region') && { region: q('region') }),
-    ...(fps !== undefined && { forcePathStyle: fps === 'true' }),
-    ...(publicEndpoint && { publicEndpoint }),
-  };
-}
-
 /** Part size so that `maxObjectSize` fits in 10,000 parts, rounded up to whole MiB. */
-export function partSizeFor(maxObjectSize: number | undefined, requested = 8 * MiB): number {
+export function partSizeFor(maxObjectSize: number | undefined, requested = MIN_PART_SIZE): number {
   const needed = maxObjectSize ? Math.ceil(maxObjectSize / MAX_PARTS / MiB) * MiB : 0;
   return Math.max(MIN_PART_SIZE, requested, needed);
 }
@@ -147,6 +134,7 @@ export class S3BlobStore implements BlobStore {
   private readonly presignClient: S3Client;
   private readonly uploadSlots: Semaphore;
   private readonly readIdleTimeoutMs: number;
+  private readonly openTimeoutMs: number;
   private readonly checkTimeoutMs: number;
   private readonly checkCacheMs: number;
   private readonly listPageSize: number;
@@ -164,9 +152,11 @@ export class S3BlobStore implements BlobStore {
     this.queueSize = opts.queueSize ?? 2;
     this.uploadSlots = opts.uploadSlots ?? s3UploadSlots;
     this.readIdleTimeoutMs = opts.readIdleTimeoutMs ?? 30_000;
+    this.openTimeoutMs = opts.openTimeoutMs ?? 10_000;
     this.checkTimeoutMs = opts.checkTimeoutMs ?? 3_000;
     this.checkCacheMs = opts.checkCacheMs ?? 2_000;
     this.listPageSize = opts.listPageSize ?? 1000;
+    const { S3Client } = sdk().s3;
     this.client = new S3Client(this.clientConfig(opts, opts.endpoint));
     this.client.middlewareStack.add(
       (next) => async (args) => {
@@ -202,10 +192,10 @@ export class S3BlobStore implements BlobStore {
       }),
       // SDK >= 3.729 would send stream bodies aws-chunked with a CRC32 trailer: Ceph RGW answers
       // 411, Swift 501, R2 501, and s3rver silently stores the chunk framing in the object.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestChecksumCalculation: opts.checksums ?? 'WHEN_REQUIRED',
+      responseChecksumValidation: opts.checksums ?? 'WHEN_REQUIRED',
       maxAttempts: opts.maxAttempts ?? 3,
-      requestHandler: new NodeHttpHandler({
+      requestHandler: new (sdk().http.NodeHttpHandler)({
         connectionTimeout: opts.connectionTimeoutMs ?? 5_000,
         requestTimeout: opts.requestTimeoutMs ?? 30_000,
         // Without it a request timeout only logs a warning, and a hung server hangs the upload for ever.
@@ -238,9 +228,18 @@ export class S3BlobStore implements BlobStore {
     }
     const watched: Watched = { inflight: new Set(), uploadIds: new Set() };
     this.watched.set(Key, watched);
-    const upload = new Upload({
+    // lib-storage reads its Body through an async iterator, and when an uploader fails, that
+    // iterator's return() destroys the stream. Had it read the caller's body, the caller (the
+    // gateway) would see its stream break before put() rejects and report a broken stream
+    // instead of this storage failure. So lib-storage reads a proxy fed by pipe() (which keeps
+    // backpressure), and the caller's body is destroyed only once the cleanup below is done.
+    const feed = new PassThrough({ highWaterMark: 64 * 1024 });
+    const onBodyError = (err: Error) => feed.destroy(err);
+    body.once('error', onBodyError);
+    body.pipe(feed);
+    const upload = new (sdk().storage.Upload)({
       client: this.client,
-      params: { Bucket: this.bucket, Key, Body: body, ...(opts.contentType && { ContentType: opts.contentType }) },
+      params: { Bucket: this.bucket, Key, Body: feed, ...(opts.contentType && { ContentType: opts.contentType }) },
       partSize: this.partSize,
       queueSize: this.queueSize,
     });
@@ -248,6 +247,7 @@ export class S3BlobStore implements BlobStore {
     // never sends AbortMultipartUpload: destroying the body wakes them.
     const onAbort = () => {
       void upload.abort();
+      feed.destroy(abortReason(signal!));
       body.destroy(abortReason(signal!));
     };
     try {
@@ -255,15 +255,21 @@ export class S3BlobStore implements BlobStore {
       signal?.addEventListener('abort', onAbort, { once: true });
       await upload.done();
     } catch (err) {
-      const bodyFailed = body.errored && !signal?.aborted;
+      // The body's own error when it failed: lib-storage may report its AbortMultipartUpload's
+      // failure instead (a server without that call answers 405), which would hide the cause.
+      const bodyError = signal?.aborted ? null : body.errored;
       void upload.abort();
-      body.destroy();
+      feed.destroy();
       await this.discardFailedPut(Key, watched);
+      // Only now, right before this promise rejects (see `feed` above).
+      body.unpipe(feed);
+      body.destroy();
       if (signal?.aborted) throw abortReason(signal);
-      if (bodyFailed) throw err;
+      if (bodyError) throw bodyError;
       throw unavailable(`upload of ${key} to ${this.where}`, err);
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      body.off('error', onBodyError);
       this.watched.delete(Key);
       release();
     }
@@ -284,9 +290,9 @@ export class S3BlobStore implements BlobStore {
     }
     const quick = () => ({ abortSignal: AbortSignal.timeout(this.checkTimeoutMs * 2) });
     for (const UploadId of w.uploadIds) {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }), quick()).catch(() => undefined);
+      await this.client.send(new (sdk().s3.AbortMultipartUploadCommand)({ Bucket: this.bucket, Key, UploadId }), quick()).catch(() => undefined);
     }
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }), quick()).catch(() => undefined);
+    await this.client.send(new (sdk().s3.DeleteObjectCommand)({ Bucket: this.bucket, Key }), quick()).catch(() => undefined);
   }
 
   async openRead(key: string, opts: { range?: ByteRange; signal?: AbortSignal } = {}): Promise<Readable> {
@@ -296,15 +302,17 @@ export class S3BlobStore implements BlobStore {
       throw new RangeError(`invalid byte range ${range.start}-${range.end}`);
     }
     let res;
+    const deadline = AbortSignal.timeout(this.openTimeoutMs);
     try {
       // Always an absolute range: suffix ranges (bytes=-N) are wrong on some servers (s3rver).
       res = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key, ...(range && { Range: `bytes=${range.start}-${range.end}` }) }),
-        signal ? { abortSignal: signal } : {},
+        new (sdk().s3.GetObjectCommand)({ Bucket: this.bucket, Key, ...(range && { Range: `bytes=${range.start}-${range.end}` }) }),
+        { abortSignal: signal ? AbortSignal.any([signal, deadline]) : deadline },
       );
     } catch (err) {
       if (signal?.aborted) throw abortReason(signal);
       if (isNotFound(err)) throw new BlobNotFoundError(key);
+      if (deadline.aborted) throw new BlobStoreUnavailableError(`S3 read of ${key} from ${this.where} got no answer within ${this.openTimeoutMs} ms`, { cause: err });
       throw unavailable(`read of ${key} from ${this.where}`, err);
     }
     const body = res.Body;
@@ -372,7 +380,7 @@ export class S3BlobStore implements BlobStore {
   async delete(key: string): Promise<void> {
     const Key = this.objectKey(key);
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
+      await this.client.send(new (sdk().s3.DeleteObjectCommand)({ Bucket: this.bucket, Key }));
     } catch (err) {
       if (isNotFound(err)) return;
       throw unavailable(`delete of ${key} from ${this.where}`, err);
@@ -382,7 +390,7 @@ export class S3BlobStore implements BlobStore {
   async exists(key: string): Promise<boolean> {
     const Key = this.objectKey(key);
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
+      await this.client.send(new (sdk().s3.HeadObjectCommand)({ Bucket: this.bucket, Key }));
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -394,7 +402,7 @@ export class S3BlobStore implements BlobStore {
     let ContinuationToken: string | undefined;
     do {
       const res = await this.client
-        .send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, MaxKeys: this.listPageSize, ...(ContinuationToken && { ContinuationToken }) }))
+        .send(new (sdk().s3.ListObjectsV2Command)({ Bucket: this.bucket, Prefix: this.prefix + prefix, MaxKeys: this.listPageSize, ...(ContinuationToken && { ContinuationToken }) }))
         .catch((err: unknown) => {
           throw unavailable(`listing of ${this.where}`, err);
         });
@@ -409,7 +417,7 @@ export class S3BlobStore implements BlobStore {
     let UploadIdMarker: string | undefined;
     for (;;) {
       const res = await this.client
-        .send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix, ...(KeyMarker && { KeyMarker }), ...(UploadIdMarker && { UploadIdMarker }) }))
+        .send(new (sdk().s3.ListMultipartUploadsCommand)({ Bucket: this.bucket, Prefix: this.prefix, ...(KeyMarker && { KeyMarker }), ...(UploadIdMarker && { UploadIdMarker }) }))
         .catch((err: unknown) => {
           throw unavailable(`listing of incomplete uploads in ${this.where} (a server without ListMultipartUploads needs a lifecycle rule instead)`, err);
         });
@@ -423,14 +431,20 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  /** Aborts incomplete multipart uploads begun more than `olderThanMs` ago; returns how many. */
+  /**
+   * Aborts incomplete multipart uploads begun more than `olderThanMs` ago; returns how many (see
+   * BlobStore.abortIncompleteUploads). Uploads of this process that are still running are never
+   * touched, whatever their age. A server without ListMultipartUploads (s3rver) makes it throw:
+   * such a bucket needs a lifecycle rule (AbortIncompleteMultipartUpload) instead.
+   */
   async abortIncompleteUploads(olderThanMs: number, now = Date.now()): Promise<number> {
     const stale: IncompleteUpload[] = [];
-    for await (const u of this.listIncompleteUploads()) if (u.initiated.getTime() <= now - olderThanMs) stale.push(u);
+    const running = new Set([...this.watched.values()].flatMap((w) => [...w.uploadIds]));
+    for await (const u of this.listIncompleteUploads()) if (u.initiated.getTime() <= now - olderThanMs && !running.has(u.uploadId)) stale.push(u);
     let n = 0;
     for (const u of stale) {
       try {
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.prefix + u.key, UploadId: u.uploadId }));
+        await this.client.send(new (sdk().s3.AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: this.prefix + u.key, UploadId: u.uploadId }));
         n++;
       } catch (err) {
         if ((err as { name?: string }).name !== 'NoSuchUpload') throw unavailable(`abort of upload ${u.uploadId} in ${this.where}`, err);
@@ -443,21 +457,21 @@ export class S3BlobStore implements BlobStore {
    * A time-limited URL a browser can GET the blob from directly (redirect mode). It bypasses
    * Ferry's revocation, logging and limits until it expires: keep `expiresIn` short (seconds).
    */
-  async presignGet(key: string, opts: { expiresIn?: number; contentDisposition?: string; contentType?: string } = {}): Promise<string> {
+  async presignGet(key: string, opts: PresignOptions = {}): Promise<string> {
     const Key = this.objectKey(key);
-    const cmd = new GetObjectCommand({
+    const cmd = new (sdk().s3.GetObjectCommand)({
       Bucket: this.bucket,
       Key,
       ...(opts.contentDisposition && { ResponseContentDisposition: opts.contentDisposition }),
       ...(opts.contentType && { ResponseContentType: opts.contentType }),
     });
-    return getSignedUrl(this.presignClient, cmd, { expiresIn: opts.expiresIn ?? 300 });
+    return sdk().presigner.getSignedUrl(this.presignClient, cmd, { expiresIn: opts.expiresIn ?? 300 });
   }
 
   async check(): Promise<void> {
     if (Date.now() < this.checkedUntil) return;
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: AbortSignal.timeout(this.checkTimeoutMs) });
+      await this.client.send(new (sdk().s3.HeadBucketCommand)({ Bucket: this.bucket }), { abortSignal: AbortSignal.timeout(this.checkTimeoutMs) });
     } catch (err) {
       this.checkedUntil = 0;
       const what = isNotFound(err) ? 'does not exist' : `is not reachable (${describe(err)})`;

@@ -35,7 +35,7 @@ describe('loading', () => {
     expect(c.relay.url).toBe('outbox:./data/outbox');
     expect(c.dataDir).toBe('./data');
     expect(c.smtp.trustedNetworks).toEqual(['127.0.0.0/8', '::1/128']);
-    expect(c.storage).toEqual({ blobs: 'file:./data/blobs', database: 'sqlite:./data/ferry.db' });
+    expect(c.storage).toMatchObject({ blobs: 'file:./data/blobs', database: 'sqlite:./data/ferry.db' });
     expect(c.retention.default).toBe(30 * 86_400_000);
     // The hard limit never goes under 50 MB.
     expect(loadConfig({ env: { FERRY_SMTP_MAX_MESSAGE_SIZE: '10MB' } }).smtp.hardLimit).toBe(50_000_000);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { countTransfers } from '../storage/index.js';
+import { countTransfers, listQueue } from '../storage/index.js';
 import { freePort, listFiles, startFerry, type TestFerry } from './helpers/ferry.js';
 import { directFileLinks, dispositionName, download, fileLinks, landingLinks, parse, pseudoRandom, sha256 } from './helpers/mail.js';
 import { RawSmtp } from './helpers/smtp-client.js';
@@ -310,17 +310,21 @@ describe('failures leave nothing behind', () => {
     expect(await leftovers()).toEqual({ ...before, spool: [] });
   });
 
-  it('an unreachable next hop gives 451 4.4.1 and deletes the blobs', async () => {
+  it('an unreachable next hop: the client gets 250 with the queue id, the small message is queued, the transfer is live', async () => {
     const port = await freePort();
     const f = await startFerry({ relay: { url: `smtp://127.0.0.1:${port}` }, offload: { minAttachmentSize: THRESHOLD } });
     try {
-      const err = await client(f.smtpPort)
-        .sendMail({ from: 'alice@example.com', to: 'bob@example.net', subject: 'down', text: 'x', attachments: [{ filename: 'f.bin', content: pseudoRandom(300_000, 'down') }] })
-        .catch((e: { response: string }) => e);
-      expect((err as { response: string }).response).toMatch(/^451 4\.4\.1 The next mail server could not be reached/);
-      expect(listFiles(path.join(f.dir, 'blobs'))).toEqual([]);
+      const info = await client(f.smtpPort).sendMail({ from: 'alice@example.com', to: 'bob@example.net', subject: 'down', text: 'x', attachments: [{ filename: 'f.bin', content: pseudoRandom(300_000, 'down') }] });
+      expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as ([0-9A-F]{16}), 1 attachment turned into download links; the next mail server is not available now, Ferry will retry delivery/);
+      const queueId = /queued as ([0-9A-F]{16})/.exec(info.response)![1]!;
+      const { entries } = await listQueue(f.storage.db);
+      expect(entries.map((e) => [e.id, e.sender, e.recipients.map((r) => [r.address, r.state]), e.attempts])).toEqual([[queueId, 'alice@example.com', [['bob@example.net', 'pending']], 1]]);
+      // The attachment blob and the queued small message are both in the blob store.
+      const blobs = listFiles(path.join(f.dir, 'blobs'));
+      expect(blobs.some((b) => b.includes(`${path.sep}queue${path.sep}${queueId.toLowerCase()}.eml`))).toBe(true);
+      expect(blobs.length).toBe(2);
       expect(listFiles(path.join(f.dir, 'spool'))).toEqual([]);
-      expect(await countTransfers(f.storage.db)).toBe(0);
+      expect(await countTransfers(f.storage.db)).toBe(1);
     } finally {
       await f.stopAndClean();
     }

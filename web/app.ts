@@ -14,11 +14,15 @@ import { gracefulClose } from './plugins/graceful-close.js';
 import { registerTokenRateLimit, type RateLimitOptions } from './plugins/rate-limit.js';
 import { applySecurityHeaders, pageCsp, securityHeaders } from './plugins/security-headers.js';
 import { transferContext } from './plugins/transfer-context.js';
-import { assetRoutes, assetVersion, ICON_PATH, iconSvg, SCRIPT_PATH, STYLESHEET_PATH } from './routes/assets.js';
+import { loadLogo } from './logo.js';
+import { assetRoutes, assetVersion, ICON_PATH, iconSvg, logoPath, SCRIPT_PATH, STYLESHEET_PATH } from './routes/assets.js';
 import { fileRoutes } from './routes/file.js';
+import { healthRoutes, type ReadinessCheck } from './routes/health.js';
 import { homeRoutes } from './routes/home.js';
 import { landingRoutes } from './routes/landing.js';
 import { zipRoutes } from './routes/zip.js';
+import { adminEnabled, adminPlugin } from './admin/index.js';
+import type { RetentionBounds } from '../storage/index.js';
 import { loadTls, type TlsInput } from './tls.js';
 
 export interface WebAppOptions {
@@ -37,18 +41,29 @@ export interface WebAppOptions {
   showSubject?: boolean;
   /** web.maxDownloads: how many times each file may be downloaded (a zip counts for each file in it); 0 = unlimited. */
   maxDownloads?: number;
+  /**
+   * web.downloads: proxy (default) streams file bytes through Ferry; redirect answers a file
+   * request with a 302 to a presigned URL of the blob store, valid presignExpirySeconds.
+   */
+  downloads?: { mode: 'proxy' | 'redirect'; presignExpirySeconds: number };
   /** web.tls: serve HTTPS directly. PEM text or file paths. */
   tls?: TlsInput;
-  /** web.brand: name, logo and accent colour of the pages. */
-  brand?: Partial<Brand>;
+  /** web.brand: name, logo and accent colour of the pages. logoFile: an image Ferry serves itself (wins over logoUrl). */
+  brand?: Partial<Brand> & { logoFile?: string };
   /** Limits on token look-ups per client address; false turns them off (tests). */
   rateLimit?: RateLimitOptions | false;
   /** Clock in ms since the epoch; tests move it to check expiry. */
   now?: () => number;
-  /** How long close() lets downloads in flight run on before cutting them. Default 30 s. */
+  /** How long close() lets downloads in flight run on before cutting them (shutdown.timeout). Default 30 s. */
   closeGraceMs?: number;
+  /** /readyz: undefined when ready, else the reason (composed by cli/health.ts). Without it /readyz answers ready. */
+  readiness?: ReadinessCheck;
+  /** metrics.onWebPort: serve /metrics (Prometheus). Default false. */
+  metrics?: boolean;
   /** Tests only: zip sizes and offsets from this value on use ZIP64 fields. */
   zip64Threshold?: number;
+  /** admin.*: the admin API and UI under /admin (web/admin); off when no token is given. */
+  admin?: { token?: string; tokens?: readonly string[]; retention: RetentionBounds; sessionTtlMs?: number };
 }
 
 const HTML = 'text/html; charset=utf-8';
@@ -67,12 +82,14 @@ export async function buildWebApp(opts: WebAppOptions): Promise<FastifyInstance>
   };
   const showSubject = opts.showSubject ?? true;
   const maxDownloads = Math.max(0, Math.floor(opts.maxDownloads ?? 0));
+  const logo = opts.brand?.logoFile ? loadLogo(opts.brand.logoFile) : undefined;
   const colors = brandColors(brand.color);
   const css = buildCss(colors);
   const icon = iconSvg(colors.accent, colors.onAccent);
   // When the public URL has a path (https://host/ferry/), the proxy strips it on the way in, so
   // links written into pages must carry it.
   const prefix = publicUrl.pathname.replace(/\/+$/, '');
+  if (logo) brand.logoUrl = `${prefix}${logoPath(logo)}?v=${assetVersion(logo.body)}`;
   const site: SiteContext = {
     stylesheet: `${prefix}${STYLESHEET_PATH}?v=${assetVersion(css)}`,
     script: `${prefix}${SCRIPT_PATH}?v=${assetVersion(FERRY_JS)}`,
@@ -140,7 +157,8 @@ export async function buildWebApp(opts: WebAppOptions): Promise<FastifyInstance>
     return reply.code(status).type(HTML).header('vary', 'accept-language').send(body);
   });
 
-  await app.register(assetRoutes, { css, js: FERRY_JS, icon });
+  await app.register(healthRoutes, { readiness: opts.readiness, metrics: opts.metrics ?? false });
+  await app.register(assetRoutes, { css, js: FERRY_JS, icon, logo });
   await app.register(homeRoutes, { pageFor });
   await app.register(
     async (scope) => {
@@ -156,10 +174,26 @@ export async function buildWebApp(opts: WebAppOptions): Promise<FastifyInstance>
         pageFor,
       });
       await scope.register(zipRoutes, { db: opts.db, blobs: opts.blobs, maxDownloads, showSubject, zip64Threshold: opts.zip64Threshold });
-      await scope.register(fileRoutes, { db: opts.db, blobs: opts.blobs, maxDownloads });
+      await scope.register(fileRoutes, { db: opts.db, blobs: opts.blobs, maxDownloads, downloads: opts.downloads });
     },
     { prefix: '/t/:token' },
   );
+  if (opts.admin && adminEnabled(opts.admin)) {
+    await app.register(adminPlugin, {
+      ...opts.admin,
+      db: opts.db,
+      blobs: opts.blobs,
+      maxDownloads,
+      publicUrl: opts.publicUrl,
+      pathPrefix: prefix,
+      stylesheet: site.stylesheet,
+      icon: site.icon,
+      brand,
+      trustProxy: Boolean(opts.trustProxy),
+      now,
+      ...(opts.rateLimit === false ? { authLimit: false as const } : {}),
+    });
+  }
 
   return app;
 }

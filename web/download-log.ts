@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { recordDownload, type Db } from '../storage/index.js';
+import { countDownload } from './metrics.js';
 import type { RequestKind } from './scanners.js';
 
 /** Counts the bytes handed to the response, for the download log. */
@@ -48,6 +49,7 @@ export function logDownloadOnClose(request: FastifyRequest, reply: FastifyReply,
     // Not res.writableFinished: a client that has every byte may hang up before the stream's
     // 'end' reaches res.end(), and that download is complete all the same.
     const complete = status === entry.status && bytesSent === entry.bodyLength && res.writableLength === 0;
+    countDownload({ counted: entry.countable && complete, scanner: entry.kind.scanner, prefetch: entry.kind.prefetch, method, status, countable: entry.countable, complete, bytesSent });
     recordDownload(db, {
       transferId: entry.transferId,
       fileIdx: entry.fileIdx,

@@ -19,6 +19,8 @@ export interface Messages {
 
   landingTitle(sender: string): string;
   landingHeading(sender: string): Html;
+  /** Title and heading when the message had no sender (the null sender of a bounce). */
+  landingTitleNoSender: string;
   from: string;
   sent: string;
   subject: string;
@@ -74,6 +76,7 @@ const en: Messages = {
   languageLabel: 'Language',
   landingTitle: (sender) => `Files from ${sender}`,
   landingHeading: (sender) => html`Files from ${sender}`,
+  landingTitleNoSender: 'Files sent to you',
   from: 'From',
   sent: 'Sent',
   subject: 'Subject',
@@ -128,6 +131,7 @@ const de: Messages = {
   languageLabel: 'Sprache',
   landingTitle: (sender) => `Dateien von ${sender}`,
   landingHeading: (sender) => html`Dateien von ${sender}`,
+  landingTitleNoSender: 'Dateien für Sie',
   from: 'Von',
   sent: 'Gesendet',
   subject: 'Betreff',
@@ -189,6 +193,7 @@ const fr: Messages = {
   languageLabel: 'Langue',
   landingTitle: (sender) => `Fichiers de ${sender}`,
   landingHeading: (sender) => html`Fichiers de ${sender}`,
+  landingTitleNoSender: 'Fichiers qui vous ont été envoyés',
   from: 'De',
   sent: 'Envoyé le',
   subject: 'Objet',
@@ -250,6 +255,7 @@ const es: Messages = {
   languageLabel: 'Idioma',
   landingTitle: (sender) => `Archivos de ${sender}`,
   landingHeading: (sender) => html`Archivos de ${sender}`,
+  landingTitleNoSender: 'Archivos enviados para usted',
   from: 'De',
   sent: 'Enviado',
   subject: 'Asunto',

@@ -12,6 +12,14 @@ import type { Db } from '../storage/index.js';
 // (This query belongs in storage/records.ts next to countCountedDownloads(); it lives here until
 // that file takes it, see the report of issue #4.)
 
+/**
+ * The download limit that applies to a transfer: the one its retention rule set when it was
+ * stored, else the site's web.maxDownloads. 0 = unlimited.
+ */
+export function downloadLimit(transfer: { maxDownloads: number | null }, siteMax: number): number {
+  return transfer.maxDownloads ?? siteMax;
+}
+
 export interface DownloadUse {
   /** Counted downloads per file index, zips included. */
   used(idx: number): number;

@@ -122,7 +122,9 @@ export async function startFerryChild(opts: FerryChildOptions = {}): Promise<Fer
       ...(opts.minAttachmentSize !== undefined ? { FERRY_OFFLOAD_MIN_ATTACHMENT_SIZE: String(opts.minAttachmentSize) } : {}),
       ...opts.env,
     };
-    const flags = [...(opts.nodeFlags ?? [])];
+    // BENCH_FERRY_NODE_FLAGS: node flags for every Ferry child of a run (e.g. V8 heap settings),
+    // to measure Ferry as an admin would start it with NODE_OPTIONS.
+    const flags = [...(process.env.BENCH_FERRY_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean), ...(opts.nodeFlags ?? [])];
     if (opts.probe) flags.push('--import', pathToFileURL(path.join(ROOT, 'bench', 'lib', 'probe.mjs')).href);
     // cwd is the temp dir so that a ferry.yaml in the repository is not picked up.
     child = spawn(process.execPath, [...flags, path.join(ROOT, 'bin', 'ferry.js'), 'start'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });

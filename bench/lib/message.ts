@@ -26,6 +26,8 @@ export interface GeneratedMessage {
 
 export interface MessageOptions {
   attachmentSize: number;
+  /** No attachment part at all: a text/plain message of about this many bytes of body (attachmentSize is then ignored). */
+  textOnly?: number;
   seed?: string;
   from?: string;
   to?: string;
@@ -38,6 +40,7 @@ export function base64WireSize(n: number): number {
 }
 
 export function generateMessage(opts: MessageOptions): GeneratedMessage {
+  if (opts.textOnly !== undefined) return textMessage(opts.textOnly, opts);
   const size = opts.attachmentSize;
   if (!Number.isSafeInteger(size) || size < 0) throw new Error(`invalid attachment size ${size}`);
   const seed = opts.seed ?? 'ferry-bench';
@@ -113,5 +116,36 @@ export function generateMessage(opts: MessageOptions): GeneratedMessage {
       if (digest === undefined) throw new Error('the attachment has not been generated to the end yet');
       return digest;
     },
+  };
+}
+
+const TEXT_LINE = 'The quick brown fox jumps over the lazy dog, and the report is attached tomorrow.\r\n';
+
+/** A plain text message (no MIME parts) with a body of about `bodyBytes`: the "no attachment" mail of a mix. */
+function textMessage(bodyBytes: number, opts: MessageOptions): GeneratedMessage {
+  const head = [
+    `From: Ferry bench <${opts.from ?? 'bench@example.com'}>`,
+    `To: <${opts.to ?? 'recipient@example.net'}>`,
+    `Subject: Ferry bench, text only`,
+    `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
+    `Message-ID: <${crypto.randomUUID()}@bench.ferry.invalid>`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=us-ascii',
+    '',
+    '',
+  ].join('\r\n');
+  const lines = Math.max(1, Math.round(bodyBytes / TEXT_LINE.length));
+  const msg = Buffer.from(head + TEXT_LINE.repeat(lines), 'latin1');
+  let used = false;
+  return {
+    wireSize: msg.length,
+    attachmentSize: 0,
+    filename: '',
+    *chunks() {
+      if (used) throw new Error('chunks() may be called once');
+      used = true;
+      yield msg;
+    },
+    sha256: () => crypto.createHash('sha256').update('').digest('hex'),
   };
 }

@@ -1,175 +1,133 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { ROOT } from '../lib/build.js';
-import { MiB, procAvailable } from '../lib/proc.js';
-import { runLargeMessage, type LargeMessageResult, type RelayKind } from '../lib/scenario.js';
-import { showSpread, spread, table, type Spread } from '../lib/stats.js';
+import { startFerryChild, type FerryChild } from '../lib/ferry-child.js';
+import { sendOne } from '../lib/load.js';
+import { generateMessage } from '../lib/message.js';
+import { MiB, procAvailable, readProcMemory } from '../lib/proc.js';
+import { num, type ScenarioDef } from '../lib/registry.js';
+import { environment, summarise, type Metric, type ScenarioReport } from '../lib/report.js';
+import { runLargeMessage } from '../lib/scenario.js';
+import { SinkServer } from '../lib/sink.js';
 
-// "Memory flatness": the requirement is that Ferry's memory does not grow with the attachment.
-// The same message shape is sent with attachments of very different sizes, each through a
-// fresh Ferry process, and the peak RSS of each is compared. Flat means the largest/smallest
-// ratio stays near 1; the absolute bound (peak < 200 MiB with a 300 MiB attachment) is checked
-// too.
+// Scenario 3, memory flatness: Ferry's memory must not grow with the attachment. The same
+// message shape goes through a fresh Ferry process with attachments of 10 MiB, 100 MiB and
+// 1 GiB (each end to end: SMTP in, relay, then the download checked byte for byte), and ten
+// 100 MiB messages at once through another; the figure is the kernel's peak RSS (VmHWM) of the
+// process over its whole life, and the ratio of the largest to the smallest. No reference
+// system: the comparison is Ferry with itself.
 
-export const PEAK_BOUND = 200 * MiB;
-const BOUND_AT = 300 * MiB;
+export const PEAK_TARGET_MB = 150;
+export const RATIO_TARGET = 1.3;
 
-export interface MemoryArgs {
-  sizesMiB: number[];
-  runs: number;
-  relay: RelayKind;
-  probe: boolean;
-}
+export const memoryScenario: ScenarioDef = {
+  name: 'memory',
+  summary: 'memory flatness: peak RSS for 10 MiB, 100 MiB, 1 GiB attachments and 10 concurrent 100 MiB messages',
+  inDefault: true,
+  unavailable: () => (procAvailable() ? undefined : 'no /proc: peak RSS cannot be read (Linux only)'),
+  options: {
+    sizes: { kind: 'string', help: 'attachment sizes in MiB, comma-separated (default 10,100,1024)' },
+    concurrent: { kind: 'int', min: 0, max: 100, help: 'messages sent at once in the concurrent case (default 10, 0 to skip)' },
+    'concurrent-mib': { kind: 'number', min: 1, max: 2048, help: 'attachment MiB of each concurrent message (default 100)' },
+    runs: { kind: 'int', min: 1, max: 20, help: 'runs of each case (default 1)' },
+  },
+  async run(o, ctx): Promise<ScenarioReport> {
+    const started = new Date();
+    const sizes = typeof o.sizes === 'string' ? o.sizes.split(',').map((s) => Number(s.trim())) : [10, 100, 1024];
+    if (!sizes.length || sizes.some((s) => !Number.isFinite(s) || s <= 0 || s > 16 * 1024)) throw new Error('--sizes expects MiB values such as 10,100,1024');
+    sizes.sort((a, b) => a - b);
+    const concurrent = num(o, 'concurrent', 10);
+    const concMiB = num(o, 'concurrent-mib', 100);
+    const runs = num(o, 'runs', 1);
+    const peaks = new Map<string, number[]>();
+    const push = (k: string, x: number) => peaks.set(k, [...(peaks.get(k) ?? []), x]);
+    const errors: string[] = [];
+    const detail: unknown[] = [];
+    const concLabel = `${concurrent} x ${concMiB} MiB at once`;
 
-interface SizeSummary {
-  attachmentMiB: number;
-  wireBytes: number;
-  peakRss: Spread;
-  smtpPeakRss: Spread;
-  downloadPeakRss: Spread;
-  startupRss: Spread;
-  sendSeconds: Spread;
-  sendMBps: Spread;
-  downloadMBps: Spread;
-  failures: number;
-}
-
-export async function memoryScenario(args: MemoryArgs): Promise<number> {
-  if (!procAvailable()) {
-    console.error('bench memory: /proc is not available here (Linux only): peak RSS cannot be read');
-    return 2;
-  }
-  const started = new Date();
-  const runs: ({ run: number; attachmentMiB: number } & (LargeMessageResult | { error: string }))[] = [];
-  console.log(`memory flatness: attachments of ${args.sizesMiB.map((s) => `${s} MiB`).join(', ')}; ${args.runs} run${args.runs === 1 ? '' : 's'} each; next hop: ${args.relay}\n`);
-
-  // Sizes are interleaved within each run so that a machine slowing down over time (another job,
-  // thermal throttling) shifts every size alike instead of skewing the largest.
-  for (let run = 1; run <= args.runs; run++) {
-    for (const sizeMiB of args.sizesMiB) {
-      const label = `[run ${run}/${args.runs}, ${sizeMiB} MiB]`;
-      try {
-        const r = await runLargeMessage({
-          attachmentSize: Math.round(sizeMiB * MiB),
-          relay: args.relay,
-          probe: args.probe,
-          seed: `bench-${run}`,
-          log: (m) => console.log(`${label} ${m}`),
-        });
-        if (!r.intact) console.error(`${label} DOWNLOAD MISMATCH: sent ${r.sha256Sent}, got ${r.sha256Downloaded} (${r.download.bytes} bytes, HTTP ${r.download.status})`);
-        runs.push({ run, attachmentMiB: sizeMiB, ...r });
-      } catch (err) {
-        console.error(`${label} FAILED: ${(err as Error).message}`);
-        runs.push({ run, attachmentMiB: sizeMiB, error: (err as Error).message });
+    for (let run = 1; run <= runs; run++) {
+      for (const size of sizes) {
+        const label = `${size} MiB`;
+        try {
+          const r = await runLargeMessage({ attachmentSize: Math.round(size * MiB), relay: 'sink', probe: true, seed: `memory-${run}`, log: (m) => ctx.log(`[${label}] ${m}`) });
+          if (!r.intact) throw new Error(`the downloaded file differs from the attachment (HTTP ${r.download.status}, ${r.download.bytes} bytes)`);
+          push(label, r.memory.peak / 1e6);
+          detail.push({ case: label, run, peak: r.memory.peak, startup: r.memory.startup, smtp: r.memory.smtp, download: r.memory.download, sendMs: r.sendMs, downloadMBps: r.download.MBps, probeAtPeak: r.probe?.atRssPeak });
+        } catch (err) {
+          push(label, NaN);
+          errors.push(`${label} run ${run}: ${(err as Error).message}`);
+          ctx.log(`[${label}] FAILED: ${(err as Error).message}`);
+        }
+      }
+      if (concurrent > 0) {
+        try {
+          const peak = await concurrentPeak(concurrent, Math.round(concMiB * MiB), ctx.log);
+          push(concLabel, peak / 1e6);
+          detail.push({ case: concLabel, run, peak });
+        } catch (err) {
+          push(concLabel, NaN);
+          errors.push(`${concLabel} run ${run}: ${(err as Error).message}`);
+          ctx.log(`[${concLabel}] FAILED: ${(err as Error).message}`);
+        }
       }
     }
-  }
 
-  const ok = (r: (typeof runs)[number]): r is { run: number; attachmentMiB: number } & LargeMessageResult => !('error' in r) && r.intact;
-  const summary: SizeSummary[] = args.sizesMiB.map((sizeMiB) => {
-    const all = runs.filter((r) => r.attachmentMiB === sizeMiB);
-    const good = all.filter(ok);
-    return {
-      attachmentMiB: sizeMiB,
-      wireBytes: good[0]?.wireSize ?? NaN,
-      peakRss: spread(good.map((r) => r.memory.peak)),
-      smtpPeakRss: spread(good.map((r) => r.memory.smtp.peak)),
-      downloadPeakRss: spread(good.map((r) => r.memory.download.peak)),
-      startupRss: spread(good.map((r) => r.memory.startup.end)),
-      sendSeconds: spread(good.map((r) => r.sendMs / 1000)),
-      sendMBps: spread(good.map((r) => r.sendMBps)),
-      downloadMBps: spread(good.map((r) => r.download.MBps)),
-      failures: all.length - good.length,
+    const median = (xs: number[] | undefined) => {
+      const f = (xs ?? []).filter(Number.isFinite).sort((a, b) => a - b);
+      return f.length ? f[Math.floor(f.length / 2)]! : NaN;
     };
-  });
+    const small = `${sizes[0]} MiB`;
+    const big = `${sizes.at(-1)} MiB`;
+    const ratio = median(peaks.get(big)) / median(peaks.get(small));
+    const rss: Metric = {
+      id: 'peak-rss',
+      title: "Ferry's peak RSS over the process's life (start-up, SMTP, relay, download)",
+      unit: 'MB',
+      better: 'lower',
+      target: `every case < ${PEAK_TARGET_MB} MB`,
+      series: [...peaks].map(([system, values]) => ({ system, values })),
+    };
+    const flat: Metric = {
+      id: 'ratio',
+      title: `flatness: peak RSS ${big} / ${small}`,
+      unit: 'ratio',
+      better: 'lower',
+      target: `< ${RATIO_TARGET}`,
+      series: [{ system: `${big} / ${small}`, values: [ratio] }],
+    };
+    return {
+      scenario: 'memory',
+      title: 'Scenario 3: memory flatness (Ferry peak RSS by attachment size)',
+      started: started.toISOString(),
+      finished: new Date().toISOString(),
+      environment: environment(),
+      options: { sizesMiB: sizes, concurrent, concurrentMiB: concMiB, runs },
+      metrics: [summarise(rss), summarise(flat)],
+      notes: [
+        'Each case runs in a fresh Ferry process; the single-message cases include the download of the file (checked by SHA-256), the concurrent case the SMTP phase only.',
+        ...errors,
+      ],
+      detail,
+    };
+  },
+};
 
-  const m = (x: number) => (x / MiB).toFixed(1);
-  const f1 = (x: number) => x.toFixed(1);
-  const f0 = (x: number) => x.toFixed(0);
-  console.log(
-    `\n${table(
-      ['attachment', 'wire MiB', 'peak RSS MiB', 'SMTP peak', 'download peak', 'start-up RSS', 'send s', 'send MB/s', 'download MB/s', 'failed'],
-      summary.map((s) => [
-        `${s.attachmentMiB} MiB`,
-        Number.isNaN(s.wireBytes) ? '-' : m(s.wireBytes),
-        showSpread(s.peakRss, m),
-        showSpread(s.smtpPeakRss, m),
-        showSpread(s.downloadPeakRss, m),
-        showSpread(s.startupRss, m),
-        showSpread(s.sendSeconds, f1),
-        showSpread(s.sendMBps, f0),
-        showSpread(s.downloadMBps, f0),
-        String(s.failures),
-      ]),
-    )}`,
-  );
-  console.log(
-    '\npeak RSS: VmHWM of the Ferry process over its life (start-up, SMTP, download); SMTP/download peak: VmHWM reset at the start of that phase.' +
-      '\nsend: DATA command to the final 250 (Ferry has stored the attachment and relayed the rewritten message); MB = 10^6 bytes of wire data.' +
-      (args.runs > 1 ? '\nfigures are median (min-max) over the runs.' : ''),
-  );
-
-  const measured = summary.filter((s) => s.peakRss.n);
-  const smallest = measured[0];
-  const largest = measured.at(-1);
-  const ratio = smallest && largest ? largest.peakRss.median / smallest.peakRss.median : NaN;
-  const smtpRatio = smallest && largest ? largest.smtpPeakRss.median / smallest.smtpPeakRss.median : NaN;
-  if (smallest && largest && smallest !== largest) {
-    console.log(`\nflatness: peak RSS ${largest.attachmentMiB} MiB / ${smallest.attachmentMiB} MiB = ${ratio.toFixed(2)} (SMTP phase alone: ${smtpRatio.toFixed(2)})`);
-  }
-  let boundOk = true;
-  for (const s of measured.filter((x) => x.attachmentMiB * MiB >= BOUND_AT)) {
-    const pass = s.peakRss.max < PEAK_BOUND;
-    boundOk &&= pass;
-    console.log(`requirement: ${s.attachmentMiB} MiB attachment, peak RSS ${m(s.peakRss.max)} MiB (worst run) < ${m(PEAK_BOUND)} MiB: ${pass ? 'PASS' : 'FAIL'}`);
-  }
-
-  const failures = runs.filter((r) => !ok(r)).length;
-  const out = {
-    scenario: 'memory',
-    started: started.toISOString(),
-    finished: new Date().toISOString(),
-    environment: environment(),
-    options: args,
-    bound: { peakRssBytes: PEAK_BOUND, atAttachmentBytes: BOUND_AT, pass: boundOk },
-    flatness: { largestOverSmallestPeak: ratio, largestOverSmallestSmtpPeak: smtpRatio },
-    summary,
-    runs,
-  };
-  const file = writeResults('memory', started, out);
-  console.log(`\nresults: ${path.relative(process.cwd(), file)}`);
-  return failures || !boundOk ? 1 : 0;
-}
-
-function environment() {
-  let commit: string | undefined;
-  let dirty: boolean | undefined;
+/** Peak RSS of a fresh Ferry while `n` messages with `size`-byte attachments arrive at the same time. */
+async function concurrentPeak(n: number, size: number, log: (m: string) => void): Promise<number> {
+  const sink = await new SinkServer(64 * 1024).start();
+  let ferry: FerryChild | undefined;
   try {
-    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8', timeout: 5000 }).trim();
-    dirty = execFileSync('git', ['status', '--porcelain'], { cwd: ROOT, encoding: 'utf8', timeout: 5000 }).trim() !== '';
-  } catch {
-    /* not a git checkout */
+    ferry = await startFerryChild({ relayUrl: sink.url });
+    const t0 = performance.now();
+    const results = await Promise.all(Array.from({ length: n }, (_, i) => sendOne(ferry!.smtpPort, generateMessage({ attachmentSize: size, seed: `concurrent-${i}` }))));
+    const bad = results.filter((r) => !r.reply.startsWith('250'));
+    if (bad.length) throw new Error(`${bad.length} of ${n} refused: ${bad[0]!.reply}`);
+    await sink.waitFor(n, 30_000);
+    const big = sink.messages.filter((m) => m.bytes > 1024 * 1024);
+    if (big.length) throw new Error(`${big.length} relayed messages still carry their attachment`);
+    const peak = readProcMemory(ferry.pid).hwm;
+    log(`[${n} x ${(size / MiB).toFixed(0)} MiB] all 250 after ${((performance.now() - t0) / 1000).toFixed(1)} s; peak RSS ${(peak / MiB).toFixed(1)} MiB`);
+    return peak;
+  } finally {
+    await ferry?.stop();
+    await sink.stop();
   }
-  return {
-    node: process.version,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model,
-    totalMemBytes: os.totalmem(),
-    commit,
-    dirty,
-  };
 }
 
-/** bench/results/<name>-<UTC date and time>.json, written under .tmp and renamed so a reader never sees half a file. */
-function writeResults(name: string, when: Date, data: unknown): string {
-  const dir = path.join(ROOT, 'bench', 'results');
-  fs.mkdirSync(dir, { recursive: true });
-  const stamp = when.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
-  const file = path.join(dir, `${name}-${stamp}.json`);
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify(data, null, 2) + '\n');
-  fs.renameSync(`${file}.tmp`, file);
-  return file;
-}

@@ -139,6 +139,9 @@ bluestore_block_create = true
 bluestore_block_size = 21474836480
 bluestore_fsck_on_mkfs = false
 osd_memory_target = 1073741824
+# A radosgw that dies (the kill tests SIGKILL one) leaves its watches on the control objects; until
+# they time out, every bucket create or delete on the cluster waits for it (30 s by default).
+osd_client_watch_timeout = 5
 [client.rgw.a]
 # tcp_nodelay: without it every small request waits ~40 ms (Nagle + delayed ACK).
 rgw_frontends = beast endpoint=127.0.0.1:$RGW_PORT tcp_nodelay=1

@@ -30,8 +30,9 @@ export class RawSmtp {
     socket.on('error', () => undefined);
   }
 
-  static async connect(port: number, host = '127.0.0.1'): Promise<RawSmtp> {
-    const socket = net.connect(port, host);
+  /** `localAddress` picks the client's own address (e.g. 127.0.0.2, outside smtp.trustedNetworks). */
+  static async connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawSmtp> {
+    const socket = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) });
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     const c = new RawSmtp(socket);
     await c.reply(); // greeting

@@ -8,6 +8,8 @@ export interface ReceivedMessage {
   from: string;
   to: string[];
   raw: Buffer;
+  /** When the message was taken (just before the 250). */
+  at: number;
 }
 
 export interface UpstreamBehaviour {
@@ -44,6 +46,7 @@ export class Upstream {
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             to: session.envelope.rcptTo.map((x) => x.address),
             raw: Buffer.concat(chunks),
+            at: Date.now(),
           });
           cb(null, 'OK upstream');
         });
@@ -52,8 +55,12 @@ export class Upstream {
     this.server.on('error', () => undefined);
   }
 
-  async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', () => resolve()));
+  /** Listens on `port` (default: a free one); a test that brings a next hop back passes the old port. */
+  async start(port = 0): Promise<this> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.server.once('error', reject);
+      this.server.listen(port, '127.0.0.1', () => resolve());
+    });
     this.port = (this.server.server.address() as AddressInfo).port;
     return this;
   }

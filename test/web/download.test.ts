@@ -57,7 +57,23 @@ describe('download over HTTP', () => {
     expect(sha256(res.body)).toBe(fx.files[0]!.sha256);
     expect(res.headers['content-length']).toBe(String(SIZE));
     expect(res.headers.etag).toBe(`"${fx.files[0]!.sha256}"`);
-    expect(await recordOf('ferry-test/1')).toMatchObject({ status: 200, bytes_sent: SIZE, counted: 1, range: null, client: '127.0.0.1', file_idx: 1 });
+    const before = Date.now();
+    const rec = await recordOf('ferry-test/1');
+    // Every field of the record: time, file, method, status, bytes sent, range, client, user agent, counted, scanner.
+    expect(rec).toMatchObject({
+      transfer_id: fx.transferId,
+      file_idx: 1,
+      method: 'GET',
+      status: 200,
+      bytes_sent: SIZE,
+      range: null,
+      client: '127.0.0.1',
+      user_agent: 'ferry-test/1',
+      counted: 1,
+      scanner: 0,
+    });
+    expect(Number(rec.at)).toBeGreaterThan(before - 60_000);
+    expect(Number(rec.at)).toBeLessThanOrEqual(Date.now());
   });
 
   it('counts a complete download even when the client hangs up the moment it has the last byte', async () => {

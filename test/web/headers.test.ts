@@ -14,7 +14,8 @@ import { addTransfer, downloads, makeEnv, PUBLIC_URL, SpyBlobStore, waitFor, typ
 const PAGE_CSP_RE = /^default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'$/;
 const FILE_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'";
 
-type Kind = 'page' | 'file' | 'asset';
+// probe: /healthz and /readyz (routes/health.ts), plain text for load balancers.
+type Kind = 'page' | 'file' | 'asset' | 'probe';
 interface Case {
   name: string;
   method?: 'GET' | 'HEAD';
@@ -36,9 +37,10 @@ function check(c: Case, h: Record<string, unknown>, opts: { hsts: boolean }) {
   if (c.kind === 'file') expect(csp, where).toBe(FILE_CSP);
   else expect(csp, where).toMatch(PAGE_CSP_RE);
   if (c.kind === 'asset') expect(h['cache-control'], where).toBe('public, max-age=86400');
+  else if (c.kind === 'probe') expect(h['cache-control'], where).toMatch(/\bno-store\b/);
   else expect(h['cache-control'], where).toBe('private, no-store');
   if (c.kind === 'file' && c.status === 200) expect(h['content-disposition'], where).toMatch(/^attachment;/);
-  if (c.kind === 'page' && c.url !== '/healthz') expect(h['content-type'], where).toBe('text/html; charset=utf-8');
+  if (c.kind === 'page') expect(h['content-type'], where).toBe('text/html; charset=utf-8');
   expect(h['strict-transport-security'], where).toBe(opts.hsts ? 'max-age=31536000' : undefined);
   // The body length is always stated exactly (HEAD: the length GET would have).
   if (c.status !== 304) expect(h['content-length'], where).toMatch(/^\d+$/);
@@ -64,7 +66,8 @@ beforeAll(async () => {
   const sha = fx.files[0]!.sha256;
   cases = [
     { name: 'home', url: '/', status: 200, kind: 'page' },
-    { name: 'health', url: '/healthz', status: 200, kind: 'page' },
+    { name: 'liveness', url: '/healthz', status: 200, kind: 'probe' },
+    { name: 'readiness', url: '/readyz', status: 200, kind: 'probe' },
     { name: 'css', url: '/assets/ferry.css', status: 200, kind: 'asset' },
     { name: 'js', url: '/assets/ferry.js', status: 200, kind: 'asset' },
     { name: 'icon', url: '/assets/icon.svg', status: 200, kind: 'asset' },
@@ -165,6 +168,7 @@ describe('security headers over HTTP', () => {
 });
 
 const HAVE_OPENSSL = spawnSync('openssl', ['version']).status === 0;
+if (!HAVE_OPENSSL) console.warn('SKIPPED HTTPS tests: openssl not found (it makes the test certificate); install Debian openssl (test/web/DEBIAN_PACKAGES)');
 
 describe.skipIf(!HAVE_OPENSSL)('HTTPS served directly (web.tls)', () => {
   let dir: string;

@@ -31,8 +31,13 @@ export interface Env {
   close(): Promise<void>;
 }
 
-export async function makeEnv(): Promise<Env> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-web-test-'));
+/**
+ * A temporary database and blob store. `memory: true` puts them on tmpfs (/dev/shm) where there
+ * is one: reading a hole of a sparse file there costs no disk page cache, about five times faster
+ * than ext4, which is what the 4 GiB zip test spends its time on.
+ */
+export async function makeEnv(opts: { memory?: boolean } = {}): Promise<Env> {
+  const dir = fs.mkdtempSync(path.join(opts.memory && isWritableDir('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'ferry-web-test-'));
   const db = await openDatabase(`sqlite:${dir}/db.sqlite`);
   const blobs = new FsBlobStore(`${dir}/blobs`);
   return {
@@ -44,6 +49,15 @@ export async function makeEnv(): Promise<Env> {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function isWritableDir(dir: string): boolean {
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return fs.statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 export interface FixtureFile {
@@ -72,6 +86,8 @@ export async function addTransfer(
     subject?: string | null;
     createdAt?: number;
     expiresAt?: number;
+    /** The download limit a retention rule set on this transfer. */
+    maxDownloads?: number | null;
   },
 ): Promise<Fixture> {
   const token = newToken();
@@ -87,6 +103,7 @@ export async function addTransfer(
     messageId: `<${newId()}@example.org>`,
     createdAt,
     expiresAt: opts.expiresAt ?? Date.now() + 7 * 86_400_000,
+    maxDownloads: opts.maxDownloads ?? null,
   });
   const files: Fixture['files'] = [];
   for (const [i, f] of opts.files.entries()) {

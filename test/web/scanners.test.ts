@@ -227,4 +227,20 @@ describe('web.maxDownloads', () => {
     expect((await httpRequest(`${limited.base}/t/${fx.token}/2/b.txt`, { headers: { 'user-agent': BROWSER } })).status).toBe(200);
     expect((await httpRequest(zip, { headers: { 'user-agent': BROWSER } })).status).toBe(410);
   });
+
+  it("a retention rule's download limit on the transfer wins over the site's", async () => {
+    // The site allows 2 (this app); the rule that stored this transfer allows 1.
+    const strict = await addTransfer(env, { maxDownloads: 1, files: [{ name: 'a.txt', data: Buffer.from('a') }] });
+    const url = `${limited.base}/t/${strict.token}/1/a.txt`;
+    expect((await httpRequest(url, { headers: { 'user-agent': BROWSER } })).status).toBe(200);
+    await waitFor(async () => (await downloads(env.db, strict.transferId)).length === 1 || undefined, 'one record');
+    const gone = await httpRequest(url, { headers: { 'user-agent': BROWSER } });
+    expect(gone.status).toBe(410);
+    expect(gone.body.toString()).toContain('(once each)');
+    // And the site without a limit (the default app) still applies the rule's.
+    expect((await httpRequest(`${base}/t/${strict.token}/1/a.txt`, { headers: { 'user-agent': BROWSER } })).status).toBe(410);
+    // A transfer without a rule limit keeps the site's: unlimited on the default app.
+    const free = await addTransfer(env, { files: [{ name: 'b.txt', data: Buffer.from('b') }] });
+    for (let i = 0; i < 3; i++) expect((await httpRequest(`${base}/t/${free.token}/1/b.txt`, { headers: { 'user-agent': BROWSER } })).status).toBe(200);
+  });
 });

@@ -37,7 +37,9 @@ const DOWNLOAD_ICON = html`<svg viewBox="0 0 20 20" aria-hidden="true" focusable
 export function landingPage(ctx: PageContext, input: LandingInput): string {
   const { t } = ctx;
   const { transfer, files, limit } = input;
-  const sender = displayName(transfer.sender, '?');
+  // The null sender (a bounce) has no address to show: the page then names no sender at all.
+  const sender = displayName(transfer.sender, '');
+  const title = sender ? t.landingTitle(sender) : t.landingTitleNoSender;
   const subject = input.showSubject && transfer.subject ? displayName(transfer.subject, '') : '';
   const total = files.reduce((n, f) => n + f.size, 0);
   const expires = html`<time datetime="${isoTime(transfer.expiresAt)}" data-local>${humanTime(transfer.expiresAt, t.locale)}</time>`;
@@ -72,11 +74,11 @@ ${fileIcon(name, f.contentType)}
 
   return layout(
     ctx,
-    t.landingTitle(sender),
-    html`<h1>${t.landingHeading(sender)}</h1>
-<section class="card summary" aria-label="${t.landingTitle(sender)}">
+    title,
+    html`<h1>${sender ? t.landingHeading(sender) : title}</h1>
+<section class="card summary" aria-label="${title}">
 <dl class="meta">
-<dt>${t.from}</dt><dd>${sender}</dd>
+${sender ? html`<dt>${t.from}</dt><dd>${sender}</dd>` : ''}
 <dt>${t.sent}</dt><dd><time datetime="${isoTime(transfer.createdAt)}" data-local>${humanTime(transfer.createdAt, t.locale)}</time></dd>
 ${subject ? html`<dt>${t.subject}</dt><dd>${subject}</dd>` : ''}
 <dt>${t.availableUntil}</dt><dd>${expires} <span class="left">· ${timeLeft(t, transfer.expiresAt - input.now)}</span></dd>

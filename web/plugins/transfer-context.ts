@@ -15,6 +15,9 @@ export interface TransferContextOptions {
   now: () => number;
 }
 
+/** Compared against when a look-up finds nothing; no token hashes to it. */
+const NO_TOKEN_HASH = '0'.repeat(64);
+
 /**
  * Looks a token up and decides whether its files may be served. Unknown, malformed, pending and
  * deleted transfers all answer 404 (a probe cannot tell them apart); expired and revoked ones 410.
@@ -31,8 +34,11 @@ export async function resolveLiveTransfer(db: Db, token: string, now: number): P
   } catch (err) {
     throw new UnavailableError('transfer lookup failed', { cause: err });
   }
-  // The lookup is by hash equality in SQL; confirm in constant time before trusting it.
-  if (!shaped || !transfer || !tokenMatches(token, transfer.tokenHash)) throw new NotFoundError(shaped ? 'unknown token' : 'malformed token');
+  // The lookup is by hash equality in SQL; confirm in constant time before trusting it. The
+  // comparison runs for a miss too (against a hash no token has), so a token that exists but is
+  // pending or deleted costs exactly what an unknown one does.
+  const matches = tokenMatches(token, transfer?.tokenHash ?? NO_TOKEN_HASH);
+  if (!shaped || !transfer || !matches) throw new NotFoundError(shaped ? 'unknown token' : 'malformed token');
   switch (transfer.state) {
     case 'pending':
     case 'deleted':

@@ -10,6 +10,5 @@ export const homeRoutes: FastifyPluginAsync<HomeRoutesOptions> = async (app, { p
   app.get('/', async (request, reply) =>
     reply.type('text/html; charset=utf-8').header('vary', 'accept-language').send(homePage(pageFor(request))),
   );
-  // Liveness only: a load balancer should not take a node out because storage is slow.
-  app.get('/healthz', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('ok'));
+  // /healthz and /readyz are served by routes/health.ts.
 };

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { fileUrl, landingUrl, listFiles, type Db, type StoredFile } from '../../storage/index.js';
 import { LimitReachedError, UnavailableError } from '../errors.js';
-import { downloadUse, type DownloadUse } from '../limits.js';
+import { downloadLimit, downloadUse, type DownloadUse } from '../limits.js';
 import { landingPage } from '../pages/landing.js';
 import type { PageContext } from '../pages/layout.js';
 import { planTransferZip, ZIP_PATH } from './zip.js';
@@ -29,16 +29,17 @@ export const landingRoutes: FastifyPluginAsync<LandingRoutesOptions> = async (ap
   app.get<{ Params: { token: string } }>('/', async (request, reply) => {
     const transfer = request.ferryTransfer!;
     const token = request.params.token;
+    const max = downloadLimit(transfer, maxDownloads);
     let files: StoredFile[];
     let use: DownloadUse | undefined;
     try {
       files = await listFiles(db, transfer.id);
-      if (maxDownloads > 0) use = await downloadUse(db, transfer.id);
+      if (max > 0) use = await downloadUse(db, transfer.id);
     } catch (err) {
       throw new UnavailableError('file listing failed', { cause: err });
     }
-    if (use && files.length > 0 && files.every((f) => use.used(f.idx) >= maxDownloads)) {
-      throw new LimitReachedError(maxDownloads, transfer.sender);
+    if (use && files.length > 0 && files.every((f) => use.used(f.idx) >= max)) {
+      throw new LimitReachedError(max, transfer.sender);
     }
     const page = landingPage(opts.pageFor(request), {
       transfer,
@@ -48,7 +49,7 @@ export const landingRoutes: FastifyPluginAsync<LandingRoutesOptions> = async (ap
       zipSize: planTransferZip(files, opts.zip64Threshold).size,
       showSubject: opts.showSubject,
       now: opts.now(),
-      limit: use ? { max: maxDownloads, used: new Map(files.map((f) => [f.idx, use.used(f.idx)])) } : undefined,
+      limit: use ? { max, used: new Map(files.map((f) => [f.idx, use.used(f.idx)])) } : undefined,
     });
     return reply.type('text/html; charset=utf-8').header('vary', 'accept-language').send(page);
   });

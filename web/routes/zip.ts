@@ -4,7 +4,7 @@ import { displayName, listFiles, type BlobStore, type Db, type StoredFile, type 
 import { ByteCounter, logDownloadOnClose } from '../download-log.js';
 import { LimitReachedError, NotFoundError, UnavailableError } from '../errors.js';
 import { attachmentDisposition, FILE_CSP } from '../file-response.js';
-import { downloadUse } from '../limits.js';
+import { downloadLimit, downloadUse } from '../limits.js';
 import { classifyRequest } from '../scanners.js';
 import { abortOnClientGone, openBlob } from '../serve.js';
 import { planZip, zipChunks, type ZipPlan } from '../zip.js';
@@ -47,20 +47,21 @@ export const zipRoutes: FastifyPluginAsync<ZipRoutesOptions> = async (app, opts)
     exposeHeadRoute: false,
     handler: async (request, reply) => {
       const transfer = request.ferryTransfer!;
+      const max = downloadLimit(transfer, maxDownloads);
       let files: StoredFile[];
       let anyUsedUp = false;
       try {
         files = await listFiles(db, transfer.id);
-        if (maxDownloads > 0) {
+        if (max > 0) {
           const use = await downloadUse(db, transfer.id);
-          anyUsedUp = files.some((f) => use.used(f.idx) >= maxDownloads);
+          anyUsedUp = files.some((f) => use.used(f.idx) >= max);
         }
       } catch (err) {
         throw new UnavailableError('file listing failed', { cause: err });
       }
       if (files.length === 0) throw new NotFoundError('transfer has no files');
       // A zip holds every file, so it is refused as soon as one of them is used up.
-      if (anyUsedUp) throw new LimitReachedError(maxDownloads, transfer.sender);
+      if (anyUsedUp) throw new LimitReachedError(max, transfer.sender);
 
       const plan = planTransferZip(files, opts.zip64Threshold);
       const headers: Record<string, string> = {

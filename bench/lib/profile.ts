@@ -1,0 +1,153 @@
+// Reads a V8 CPU profile (`node --cpu-prof`, a .cpuprofile JSON) of the Ferry child and says
+// where the time went, by category: SMTP parsing, MIME splitting, base64 decoding, hashing,
+// storage writes, and so on. Each sample's time goes to the innermost frame on its stack that
+// belongs to a known category; frames without one (events, Buffer helpers, native code called
+// from JavaScript) pass their time to the caller that asked for the work, so Buffer.from(...,
+// 'base64') inside libbase64 counts as base64 decoding, and a native write under an fs stream
+// as a storage write. Node's stream internals are a category of their own (the cost of piping).
+// Start-up (loading modules) is left out of the percentages: it is paid once per process.
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+export interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface ProfileSummary {
+  /** Wall time covered by the profile, ms (the whole life of the process). */
+  profileMs: number;
+  /** Busy CPU time, ms, without idle time and start-up. */
+  busyMs: number;
+  startupMs: number;
+  categories: { category: string; ms: number; pctOfBusy: number }[];
+  topFunctions: { fn: string; where: string; category: string; ms: number; pctOfBusy: number }[];
+  sendSeconds?: number;
+}
+
+const STARTUP = 'start-up (loading modules)';
+const FS_WRITES = 'storage writes (fs)';
+
+const RULES: [RegExp, string][] = [
+  [/\/smtp-server\//, 'SMTP parsing (smtp-server)'],
+  [/libbase64|\/gateway\/(uudecode|base64)/, 'base64 decoding'],
+  [/mailsplit|\/gateway\/(mime-parts|line-ends)\.js/, 'MIME splitting (mailsplit)'],
+  [/internal\/crypto\/hash|\/gateway\/hash-counter\.js/, 'hashing (SHA-256)'],
+  [/internal\/fs\/|node:fs|\/storage\/(fs-blob-store|durable-file)\.js|\/gateway\/spool\.js/, FS_WRITES],
+  [/better-sqlite3|kysely|\/storage\/(records|database|open|migrations)\.js/, 'database (SQLite)'],
+  [/\/nodemailer\/|\/gateway\/relay\.js/, 'relay to the next hop (nodemailer)'],
+  [/pino|thread-stream|sonic-boom/, 'logging (pino)'],
+  [/\/gateway\/notice/, 'notice (rewritten message)'],
+  [/\/gateway\//, 'Ferry gateway, other'],
+  [/\/web\//, 'Ferry web (download routes)'],
+  [/\/fastify\/|\/@fastify\/|avvio|find-my-way|light-my-request/, 'Fastify (HTTP framework)'],
+  [/_http_|internal\/http|node:http/, 'HTTP (node:http)'],
+  [/internal\/stream_base_commons|node:net|internal\/net/, 'socket I/O'],
+  [/internal\/modules\/|cjs-module-lexer|node:internal\/bootstrap/, STARTUP],
+  [/internal\/streams\/|node:stream/, 'stream plumbing (Node streams)'],
+];
+
+function categoryOf(cf: CallFrame): string | undefined {
+  if (cf.functionName === '(garbage collector)') return 'garbage collection';
+  if (cf.functionName === '(idle)') return 'idle';
+  if (cf.functionName === '(program)') return 'native / unattributed (program)';
+  for (const [re, cat] of RULES) {
+    if (!re.test(cf.url)) continue;
+    // One rule matches fs reads and writes alike (same modules); the function says which.
+    if (cat === FS_WRITES && /read/i.test(cf.functionName)) return 'storage reads (fs)';
+    return cat;
+  }
+  return undefined;
+}
+
+function shortUrl(url: string): string {
+  const i = url.lastIndexOf('/node_modules/');
+  if (i >= 0) return url.slice(i + 14);
+  const d = url.indexOf('/dist/');
+  if (d >= 0) return url.slice(d + 6);
+  return url || '(native)';
+}
+
+export function summariseProfile(p: CpuProfile): ProfileSummary {
+  const byId = new Map<number, ProfileNode>();
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) {
+    byId.set(n.id, n);
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  const self = new Map<number, number>();
+  for (let i = 0; i < p.samples.length; i++) {
+    // timeDeltas[i] is the time since the previous sample: spent in what sample i shows.
+    const dt = Math.max(0, p.timeDeltas[i] ?? 0);
+    self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + dt);
+  }
+  const catMemo = new Map<number, string>();
+  const category = (id: number): string => {
+    const memo = catMemo.get(id);
+    if (memo) return memo;
+    const chain: number[] = [];
+    let cur: number | undefined = id;
+    let found: string | undefined;
+    while (cur !== undefined) {
+      const m = catMemo.get(cur);
+      if (m) {
+        found = m;
+        break;
+      }
+      chain.push(cur);
+      found = categoryOf(byId.get(cur)!.callFrame);
+      if (found) break;
+      cur = parent.get(cur);
+    }
+    const c = found ?? 'other JavaScript (events, timers, Fastify, ...)';
+    for (const x of chain) catMemo.set(x, c);
+    return c;
+  };
+  const cats = new Map<string, number>();
+  const fns = new Map<string, { fn: string; where: string; category: string; us: number }>();
+  let busy = 0;
+  for (const [id, us] of self) {
+    const c = category(id);
+    cats.set(c, (cats.get(c) ?? 0) + us);
+    if (c === 'idle' || c === STARTUP) continue;
+    busy += us;
+    const cf = byId.get(id)!.callFrame;
+    const key = `${cf.functionName}@${cf.url}:${cf.lineNumber}`;
+    const f = fns.get(key) ?? { fn: cf.functionName || '(anonymous)', where: `${shortUrl(cf.url)}${cf.url ? `:${cf.lineNumber + 1}` : ''}`, category: c, us: 0 };
+    f.us += us;
+    fns.set(key, f);
+  }
+  const pct = (us: number) => (busy ? (100 * us) / busy : 0);
+  return {
+    profileMs: (p.endTime - p.startTime) / 1000,
+    busyMs: busy / 1000,
+    startupMs: (cats.get(STARTUP) ?? 0) / 1000,
+    categories: [...cats]
+      .filter(([c]) => c !== 'idle' && c !== STARTUP)
+      .sort((a, b) => b[1] - a[1])
+      .map(([category, us]) => ({ category, ms: us / 1000, pctOfBusy: pct(us) })),
+    topFunctions: [...fns.values()]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, 15)
+      .map((f) => ({ fn: f.fn, where: f.where, category: f.category, ms: f.us / 1000, pctOfBusy: pct(f.us) })),
+  };
+}
+
+export function formatProfile(s: ProfileSummary): string {
+  const lines = [`CPU profile of Ferry: ${s.busyMs.toFixed(0)} ms busy (plus ${s.startupMs.toFixed(0)} ms start-up, left out) over ${(s.profileMs / 1000).toFixed(1)} s of process life${s.sendSeconds ? ` (message: ${s.sendSeconds.toFixed(2)} s under the profiler)` : ''}`];
+  for (const c of s.categories) lines.push(`  ${c.pctOfBusy.toFixed(1).padStart(5)} %  ${c.ms.toFixed(0).padStart(7)} ms  ${c.category}`);
+  lines.push('  top functions (self time):');
+  for (const f of s.topFunctions.slice(0, 10)) lines.push(`  ${f.pctOfBusy.toFixed(1).padStart(5)} %  ${f.fn} (${f.where}) [${f.category}]`);
+  return lines.join('\n');
+}

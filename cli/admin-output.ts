@@ -1,0 +1,78 @@
+import os from 'node:os';
+import { parseArgs as parseNodeArgs, type ParseArgsConfig } from 'node:util';
+import type { Config } from '../config/schema.js';
+import { formatSize } from '../config/units.js';
+import { openStorage, retentionBounds, seedRetentionRules, type Storage } from '../storage/index.js';
+import { storageOptionsFrom } from './storage-options.js';
+
+// Shared by `ferry transfers`, `ferry rules` and `ferry purge`: opening the configured storage,
+// who the audit log names, and plain-text tables.
+
+/** The configured storage, with the configuration's retention values seeded as `ferry start` does. */
+export async function openAdminStorage(config: Config): Promise<Storage> {
+  const storage = await openStorage(storageOptionsFrom(config));
+  try {
+    await seedRetentionRules(storage.db, { ...retentionBounds(config), rules: config.retention.rules });
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+  return storage;
+}
+
+/** "cli:USER" in the audit log. */
+export function cliActor(): string {
+  let user = process.env.SUDO_USER || process.env.USER || '';
+  try {
+    user ||= os.userInfo().username;
+  } catch {
+    /* no passwd entry (containers): keep what the environment said */
+  }
+  return `cli:${user || 'unknown'}`;
+}
+
+export function table(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+export function when(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '-';
+  return new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + 'Z';
+}
+
+export const bytes = formatSize;
+
+/** node:util parseArgs with errors that name the command. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(command: string, args: string[], options: T) {
+  try {
+    return parseNodeArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`ferry ${command}: ${(err as Error).message}`);
+  }
+}
+
+/** Bad command line: the message and exit code 2. */
+export class UsageError extends Error {
+  readonly code = 'FERRY_ERR_USAGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** "2026-12-01", "2026-12-01T10:00:00Z" -> ms; throws UsageError naming the flag. */
+export function parseDate(flag: string, v: string): number {
+  const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v);
+  if (!Number.isFinite(ms)) throw new UsageError(`--${flag}: "${v}" is not a date; use 2026-12-01 or 2026-12-01T10:00:00Z`);
+  return ms;
+}
+
+export function parseNumber(flag: string, v: string, opts: { integer?: boolean; min?: number } = {}): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || (opts.integer && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min)) {
+    throw new UsageError(`--${flag}: "${v}" is not ${opts.integer ? 'a whole number' : 'a number'}${opts.min !== undefined ? ` of at least ${opts.min}` : ''}`);
+  }
+  return n;
+}

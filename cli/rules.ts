@@ -1,0 +1,107 @@
+import type { Config } from '../config/schema.js';
+import { DAY_MS, deleteRule, listRules, parseRuleId, reapplyRetention, retentionBounds, RetentionRuleError, setRule, type RetentionRule } from '../storage/index.js';
+import { cliActor, openAdminStorage, parseFlags, parseNumber, table, UsageError, when } from './admin-output.js';
+
+// `ferry rules list|set|delete`: retention rules and bounds, against the configured database.
+
+export const RULES_USAGE = `Usage: ferry rules <command> [options] [--config FILE]
+
+  list [--json]                            the default, minimum, maximum and every rule
+  set RULE --days N [--download-limit N] [--reapply]
+                                           create or change a rule; RULE is one of
+                                             default | minimum | maximum
+                                             sender:ADDRESS
+                                             sender_domain:DOMAIN     (and its subdomains)
+                                             recipient_domain:DOMAIN  (and its subdomains)
+                                           --reapply also recomputes the expiry of live
+                                           transfers (otherwise only new mail is affected)
+  delete RULE                              remove a sender or domain rule
+
+  Most specific wins: sender address > recipient domain > sender domain > default; with
+  several recipients the shortest period wins. See docs/retention.md.`;
+
+export function ruleJson(r: RetentionRule) {
+  return { id: r.id, kind: r.kind, match: r.match || null, days: r.periodMs / DAY_MS, downloadLimit: r.downloadLimit, source: r.source, updatedAt: new Date(r.updatedAt).toISOString(), updatedBy: r.updatedBy };
+}
+
+export async function rulesCommand(
+  config: Config,
+  args: string[],
+  io: { out: (s: string) => void; err: (s: string) => void } = { out: console.log, err: console.error },
+): Promise<number> {
+  const [sub, ...rest] = args;
+  if (!sub || !['list', 'set', 'delete'].includes(sub)) {
+    io.err(RULES_USAGE);
+    return 2;
+  }
+  let storage;
+  try {
+    const f = parseFlags(`rules ${sub}`, rest, {
+      json: { type: 'boolean' },
+      days: { type: 'string' },
+      'download-limit': { type: 'string' },
+      reapply: { type: 'boolean' },
+    });
+    const v = f.values;
+    const id = f.positionals[0];
+    if (sub !== 'list' && !id) throw new UsageError(`ferry rules ${sub}: which rule? e.g. recipient_domain:example.com or default`);
+    storage = await openAdminStorage(config);
+    const { db } = storage;
+    const bounds = retentionBounds(config);
+    switch (sub) {
+      case 'list': {
+        const rules = await listRules(db);
+        if (v.json) io.out(JSON.stringify(rules.map(ruleJson), null, 2));
+        else
+          io.out(
+            table(
+              ['RULE', 'DAYS', 'DOWNLOAD LIMIT', 'SET BY', 'UPDATED'],
+              rules.map((r) => [r.id, +(r.periodMs / DAY_MS).toFixed(3), r.downloadLimit ?? '-', r.source === 'config' ? 'config' : r.updatedBy, when(r.updatedAt)]),
+            ),
+          );
+        return 0;
+      }
+      case 'set': {
+        if (!v.days) throw new UsageError('ferry rules set: --days N is required');
+        const { kind, match } = parseRuleId(id!);
+        const limit = v['download-limit'];
+        const rule = await setRule(
+          db,
+          {
+            kind,
+            match,
+            periodMs: parseNumber('days', v.days) * DAY_MS,
+            downloadLimit: limit === undefined || limit === '' || limit === 'none' ? null : parseNumber('download-limit', limit, { integer: true, min: 1 }),
+          },
+          cliActor(),
+          bounds,
+        );
+        io.out(v.json ? JSON.stringify(ruleJson(rule), null, 2) : `${rule.id}: ${rule.periodMs / DAY_MS} days${rule.downloadLimit ? `, ${rule.downloadLimit} downloads` : ''}`);
+        if (v.reapply) io.out(`Expiry recomputed for ${await reapplyRetention(db, cliActor(), bounds)} live transfer(s).`);
+        return 0;
+      }
+      case 'delete': {
+        const gone = await deleteRule(db, id!, cliActor());
+        if (!gone) {
+          io.err(`ferry rules delete: no rule ${id}`);
+          return 1;
+        }
+        io.out(`${id}: deleted`);
+        return 0;
+      }
+    }
+    return 2;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(err.message);
+      return 2;
+    }
+    if (err instanceof RetentionRuleError) {
+      io.err(`ferry rules ${sub}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await storage?.close();
+  }
+}

@@ -1,0 +1,207 @@
+import type { Config } from '../config/schema.js';
+import {
+  AdminActionError,
+  BadCursorError,
+  DAY_MS,
+  deleteTransferNow,
+  holdTransfer,
+  releaseTransfer,
+  retentionBounds,
+  revokeTransfer,
+  searchTransfers,
+  setTransferExpiry,
+  shownState,
+  transferDetail,
+  type Transfer,
+  type TransferState,
+} from '../storage/index.js';
+import { bytes, cliActor, openAdminStorage, parseDate, parseFlags, parseNumber, table, UsageError, when } from './admin-output.js';
+
+// `ferry transfers list|show|revoke|extend|hold|release|delete` against the configured
+// database and blob store (a running Ferry need not be stopped). Every change is recorded in
+// the audit log as cli:USER.
+
+export const TRANSFERS_USAGE = `Usage: ferry transfers <command> [options] [--config FILE]
+
+  list [--sender S] [--recipient R] [--file NAME] [--from DATE] [--to DATE]
+       [--state live|expired|revoked|deleted|pending|held] [--limit N] [--cursor C] [--json]
+                               newest first; text filters match any part, case-insensitively
+  show ID [--json]             files, expiry, rule, hold and the download log
+  revoke ID [--reason TEXT]    links answer 410 at once; files go at the next sweep
+  extend ID --until DATE       set the expiry (within retention.minimum..maximum of creation)
+  extend ID --by DAYS          move the expiry by DAYS (negative to shorten)
+  hold ID [--reason TEXT]      legal hold: never swept until released
+  release ID                   lift the hold
+  delete ID --yes              delete the files now; links answer 404
+
+  DATE is 2026-12-01 or 2026-12-01T10:00:00Z (UTC).`;
+
+const STATES = ['live', 'expired', 'revoked', 'deleted', 'pending', 'held'] as const;
+
+export function transferJson(t: Transfer, now = Date.now()) {
+  return {
+    id: t.id,
+    state: shownState(t, now),
+    sender: t.sender,
+    recipients: t.recipients,
+    subject: t.subject,
+    createdAt: new Date(t.createdAt).toISOString(),
+    expiresAt: new Date(t.expiresAt).toISOString(),
+    retentionRule: t.retentionRule,
+    maxDownloads: t.maxDownloads,
+    fileCount: t.fileCount,
+    totalBytes: t.totalBytes,
+    held: t.held,
+    heldAt: t.heldAt === null ? null : new Date(t.heldAt).toISOString(),
+    heldBy: t.heldBy,
+    holdReason: t.holdReason,
+    filesDeletedAt: t.purgedAt === null ? null : new Date(t.purgedAt).toISOString(),
+    queueId: t.queueId,
+    messageId: t.messageId,
+  };
+}
+
+export async function transfersCommand(
+  config: Config,
+  args: string[],
+  io: { out: (s: string) => void; err: (s: string) => void } = { out: console.log, err: console.error },
+): Promise<number> {
+  const [sub, ...rest] = args;
+  if (!sub || !['list', 'show', 'revoke', 'extend', 'hold', 'release', 'delete'].includes(sub)) {
+    io.err(TRANSFERS_USAGE);
+    return 2;
+  }
+  let storage;
+  try {
+    const f = parseFlags(`transfers ${sub}`, rest, {
+      sender: { type: 'string' },
+      recipient: { type: 'string' },
+      file: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      state: { type: 'string' },
+      limit: { type: 'string' },
+      cursor: { type: 'string' },
+      json: { type: 'boolean' },
+      reason: { type: 'string' },
+      until: { type: 'string' },
+      by: { type: 'string' },
+      yes: { type: 'boolean' },
+    });
+    const v = f.values;
+    const id = f.positionals[0];
+    if (sub !== 'list' && !id) throw new UsageError(`ferry transfers ${sub}: which transfer? Give its ID (see ferry transfers list)`);
+    if (v.state && !(STATES as readonly string[]).includes(v.state)) throw new UsageError(`--state: expected one of ${STATES.join(', ')}`);
+    storage = await openAdminStorage(config);
+    const { db, blobs } = storage;
+    const actor = cliActor();
+    const now = Date.now();
+    const show = (t: Transfer) => {
+      if (v.json) io.out(JSON.stringify(transferJson(t), null, 2));
+      else io.out(`${t.id}: ${shownState(t)}${t.held ? ', on legal hold' : ''}; expires ${when(t.expiresAt)}`);
+    };
+    switch (sub) {
+      case 'list': {
+        const page = await searchTransfers(db, {
+          sender: v.sender,
+          recipient: v.recipient,
+          fileName: v.file,
+          from: v.from ? parseDate('from', v.from) : undefined,
+          to: v.to ? parseDate('to', v.to) : undefined,
+          state: v.state as TransferState | 'held' | undefined,
+          limit: v.limit ? parseNumber('limit', v.limit, { integer: true, min: 1 }) : 50,
+          cursor: v.cursor,
+        });
+        if (v.json) {
+          io.out(JSON.stringify({ items: page.items.map((t) => transferJson(t, now)), nextCursor: page.nextCursor }, null, 2));
+        } else if (page.items.length === 0) {
+          io.out('No transfer matches.');
+        } else {
+          io.out(
+            table(
+              ['ID', 'CREATED', 'STATE', 'EXPIRES', 'FILES', 'SIZE', 'SENDER', 'RECIPIENTS'],
+              page.items.map((t) => [
+                t.id,
+                when(t.createdAt),
+                shownState(t, now) + (t.held ? '+held' : ''),
+                when(t.expiresAt),
+                t.fileCount,
+                bytes(t.totalBytes),
+                t.sender || '<>',
+                t.recipients.join(', '),
+              ]),
+            ),
+          );
+          if (page.nextCursor) io.out(`\nMore: ferry transfers list --cursor ${page.nextCursor} (with the same filters)`);
+        }
+        return 0;
+      }
+      case 'show': {
+        const d = await transferDetail(db, id!);
+        if (!d) throw new AdminActionError('not_found', `no transfer ${id}`);
+        if (v.json) {
+          io.out(JSON.stringify({ ...transferJson(d.transfer, now), files: d.files, countedDownloads: d.countedDownloads, downloads: d.downloads }, null, 2));
+          return 0;
+        }
+        const t = d.transfer;
+        io.out(
+          [
+            `Transfer ${t.id}`,
+            `  state:       ${shownState(t, now)}${t.held ? `, on legal hold since ${when(t.heldAt)} by ${t.heldBy}${t.holdReason ? ` (${t.holdReason})` : ''}` : ''}`,
+            `  sender:      ${t.sender || '<>'}`,
+            `  recipients:  ${t.recipients.join(', ')}`,
+            `  subject:     ${t.subject ?? ''}`,
+            `  created:     ${when(t.createdAt)}`,
+            `  expires:     ${when(t.expiresAt)} (rule: ${t.retentionRule ?? 'default'})`,
+            `  limit:       ${t.maxDownloads ?? config.web.maxDownloads ?? 0} downloads per file (0 = unlimited); ${d.countedDownloads} counted so far`,
+            `  files gone:  ${when(t.purgedAt)}`,
+            '',
+            table(['#', 'NAME', 'TYPE', 'SIZE'], d.files.map((x) => [x.idx, x.name, x.contentType, bytes(x.size)])),
+            '',
+            d.downloads.length
+              ? table(
+                  ['WHEN', 'FILE', 'STATUS', 'BYTES', 'COUNTED', 'CLIENT', 'USER AGENT'],
+                  d.downloads.map((x) => [when(x.at), x.fileIdx ?? 'zip', x.status, x.bytesSent, x.counted ? 'yes' : x.scanner ? 'scanner' : 'no', x.client ?? '', (x.userAgent ?? '').slice(0, 60)]),
+                )
+              : 'No downloads yet.',
+          ].join('\n'),
+        );
+        return 0;
+      }
+      case 'revoke':
+        show(await revokeTransfer(db, id!, actor, v.reason));
+        return 0;
+      case 'extend': {
+        if (!!v.until === !!v.by) throw new UsageError('ferry transfers extend: give --until DATE or --by DAYS');
+        const d = await transferDetail(db, id!, 0);
+        if (!d) throw new AdminActionError('not_found', `no transfer ${id}`);
+        const expiresAt = v.until ? parseDate('until', v.until) : d.transfer.expiresAt + parseNumber('by', v.by!) * DAY_MS;
+        show(await setTransferExpiry(db, id!, expiresAt, actor, retentionBounds(config)));
+        return 0;
+      }
+      case 'hold':
+        show(await holdTransfer(db, id!, actor, v.reason));
+        return 0;
+      case 'release':
+        show(await releaseTransfer(db, id!, actor));
+        return 0;
+      case 'delete':
+        if (!v.yes) throw new UsageError(`ferry transfers delete: this deletes the files of ${id} now and cannot be undone; add --yes`);
+        show(await deleteTransferNow(db, blobs, id!, actor));
+        return 0;
+    }
+    return 2;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(err.message);
+      return 2;
+    }
+    if (err instanceof AdminActionError || err instanceof BadCursorError) {
+      io.err(`ferry transfers ${sub}: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await storage?.close();
+  }
+}

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+
+// Input of the admin API (and of the UI's forms), validated with zod. openapi.ts builds the
+// OpenAPI description from these same schemas, so the two cannot disagree.
+
+export const TRANSFER_STATES = ['live', 'expired', 'revoked', 'deleted', 'pending', 'held'] as const;
+
+const isoDate = (what: string) =>
+  z
+    .string()
+    .refine((s) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && Number.isFinite(Date.parse(s)), {
+      message: `${what}: expected a date such as 2026-12-01 or 2026-12-01T10:00:00Z`,
+    })
+    .transform((s) => Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T00:00:00Z` : s));
+
+const text = (max = 200) => z.string().trim().max(max).optional().transform((s) => (s ? s : undefined));
+
+export const transferIdParam = z.object({ id: z.string().regex(/^[a-z0-9]{1,64}$/, { message: 'id: expected a transfer id (lower-case letters and digits)' }) });
+
+export const transferSearchQuery = z.strictObject({
+  sender: text().describe('part of the sender address'),
+  recipient: text().describe('part of a recipient address'),
+  file: text().describe('part of a file name'),
+  from: isoDate('from').optional().describe('created at or after (UTC)'),
+  to: isoDate('to').optional().describe('created before (UTC)'),
+  state: z.enum(TRANSFER_STATES, { message: `state: expected one of ${TRANSFER_STATES.join(', ')}` }).optional(),
+  limit: z.coerce.number().int().min(1, { message: 'limit: expected 1 to 200' }).max(200, { message: 'limit: expected 1 to 200' }).default(50),
+  cursor: z.string().max(200).optional().describe('nextCursor of the previous page'),
+});
+
+export const reasonBody = z.strictObject({ reason: z.string().trim().max(500).optional() }).default({});
+
+export const expiryBody = z
+  .strictObject({
+    expiresAt: isoDate('expiresAt').optional().describe('the new expiry'),
+    addDays: z.number({ message: 'addDays: expected a number of days' }).min(-36500).max(36500).optional().describe('move the expiry by this many days (negative shortens)'),
+  })
+  .refine((b) => (b.expiresAt === undefined) !== (b.addDays === undefined), { message: 'give exactly one of expiresAt or addDays' });
+
+export const RULE_ID_RE = /^(default|minimum|maximum|sender:[^\s]+|sender_domain:[^\s]+|recipient_domain:[^\s]+)$/;
+
+export const ruleIdParam = z.object({
+  id: z.string().max(330).regex(RULE_ID_RE, { message: 'id: expected default, minimum, maximum, sender:ADDRESS, sender_domain:DOMAIN or recipient_domain:DOMAIN' }),
+});
+
+export const ruleBody = z.strictObject({
+  days: z.number({ message: 'days: expected a number of days' }).positive({ message: 'days: expected more than 0' }).max(36500, { message: 'days: at most 36500' }),
+  downloadLimit: z.number().int({ message: 'downloadLimit: expected a whole number' }).min(1, { message: 'downloadLimit: expected at least 1, or null for the site default' }).nullable().optional(),
+  reapply: z.boolean().optional().describe('also recompute the expiry of live transfers'),
+});
+
+export const statsQuery = z.strictObject({
+  days: z.coerce.number().int().min(1, { message: 'days: expected 1 to 366' }).max(366, { message: 'days: expected 1 to 366' }).default(30),
+});
+
+export const auditQuery = z.strictObject({
+  action: z.string().max(40).optional(),
+  transferId: z.string().max(64).optional(),
+  actor: z.string().max(200).optional(),
+  since: isoDate('since').optional(),
+  until: isoDate('until').optional(),
+  before: z.coerce.number().int().min(1).optional().describe('nextBefore of the previous page'),
+  limit: z.coerce.number().int().min(1, { message: 'limit: expected 1 to 1000' }).max(1000, { message: 'limit: expected 1 to 1000' }).default(100),
+});
+
+export const auditExportQuery = auditQuery.omit({ before: true, limit: true }).extend({
+  format: z.enum(['csv', 'jsonl'], { message: 'format: expected csv or jsonl' }).default('jsonl'),
+});
+
+/** The first problem of a zod error, as one sentence, plus every problem for API clients. */
+export function describeIssues(err: z.ZodError): { message: string; issues: { path: string; message: string }[] } {
+  const issues = err.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+  const first = issues[0];
+  return { message: first ? (first.path && !first.message.startsWith(first.path) ? `${first.path}: ${first.message}` : first.message) : 'invalid input', issues };
+}
+
+// ---- the delivery queue ----
+
+export const QUEUE_STATUSES = ['due', 'deferred', 'delivering', 'bouncing'] as const;
+
+export const queueIdParam = z.object({ id: z.string().regex(/^[A-Za-z0-9]{1,64}$/, { message: 'id: expected a queue id (letters and digits, as in `ferry queue list`)' }) });
+
+export const queueListQuery = z.strictObject({
+  state: z.enum(QUEUE_STATUSES, { message: `state: expected one of ${QUEUE_STATUSES.join(', ')}` }).optional().describe('due: waiting for a worker; deferred: waiting for its next attempt; delivering: a worker has it now; bouncing: to be returned to its sender'),
+  kind: z.enum(['message', 'dsn'], { message: 'kind: expected message or dsn' }).optional().describe('message: mail for recipients; dsn: a notice Ferry wrote to a sender'),
+  sender: text().describe('part of the sender address'),
+  recipient: text().describe('part of a recipient address'),
+  limit: z.coerce.number().int().min(1, { message: 'limit: expected 1 to 200' }).max(200, { message: 'limit: expected 1 to 200' }).default(50),
+  cursor: z.string().max(200).optional().describe('nextCursor of the previous page'),
+});
+
+export const queueDeleteQuery = z.strictObject({
+  bounce: z.enum(['true', 'false'], { message: 'bounce: expected true (return the message to its sender with a failure notice) or false (delete silently)' }).describe('true: return to the sender with a failure DSN; false: delete silently. Required: there is no default'),
+});
