@@ -12,6 +12,7 @@ import {
   setTransferExpiry,
   shownState,
   transferDetail,
+  transferJson,
   type Transfer,
   type TransferState,
 } from '../storage/index.js';
@@ -38,28 +39,6 @@ export const TRANSFERS_USAGE = `Usage: ferry transfers <command> [options] [--co
 
 const STATES = ['live', 'expired', 'revoked', 'deleted', 'pending', 'held'] as const;
 
-export function transferJson(t: Transfer, now = Date.now()) {
-  return {
-    id: t.id,
-    state: shownState(t, now),
-    sender: t.sender,
-    recipients: t.recipients,
-    subject: t.subject,
-    createdAt: new Date(t.createdAt).toISOString(),
-    expiresAt: new Date(t.expiresAt).toISOString(),
-    retentionRule: t.retentionRule,
-    maxDownloads: t.maxDownloads,
-    fileCount: t.fileCount,
-    totalBytes: t.totalBytes,
-    held: t.held,
-    heldAt: t.heldAt === null ? null : new Date(t.heldAt).toISOString(),
-    heldBy: t.heldBy,
-    holdReason: t.holdReason,
-    filesDeletedAt: t.purgedAt === null ? null : new Date(t.purgedAt).toISOString(),
-    queueId: t.queueId,
-    messageId: t.messageId,
-  };
-}
 
 export async function transfersCommand(
   config: Config,

@@ -231,3 +231,28 @@ export async function adminStats(db: Db, opts: { days?: number; now?: number } =
     ),
   };
 }
+
+/** A transfer as the admin API and `ferry transfers --json` show it: one shape for both. */
+export function transferJson(t: Transfer, now = Date.now()) {
+  return {
+    id: t.id,
+    state: shownState(t, now),
+    storedState: t.state,
+    sender: t.sender,
+    recipients: t.recipients,
+    subject: t.subject,
+    messageId: t.messageId,
+    queueId: t.queueId,
+    createdAt: new Date(t.createdAt).toISOString(),
+    expiresAt: new Date(t.expiresAt).toISOString(),
+    retentionRule: t.retentionRule,
+    maxDownloads: t.maxDownloads,
+    fileCount: t.fileCount,
+    totalBytes: t.totalBytes,
+    held: t.held,
+    heldAt: t.heldAt === null ? null : new Date(t.heldAt).toISOString(),
+    heldBy: t.heldBy,
+    holdReason: t.holdReason,
+    filesDeletedAt: t.purgedAt === null ? null : new Date(t.purgedAt).toISOString(),
+  };
+}

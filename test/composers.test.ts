@@ -1,46 +1,15 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { savedName } from '../storage/filenames.js';
 import { startFerry, type TestFerry } from './helpers/ferry.js';
 import { dispositionName, download, fileLinks, parse, sha256 } from './helpers/mail.js';
 import { RawSmtp } from './helpers/smtp-client.js';
 import { Upstream } from './helpers/upstream.js';
+import { fixtureBytes, manifest, type Fixture } from './helpers/fixtures.js';
 
 // Every message made by a real mail composer (test/fixtures/generate.mjs: Python's email
 // package, nodemailer, mutt, mpack, swaks, openssl S/MIME) goes through Ferry to a real next
 // hop, and what arrives is checked against what the composer put in.
 
-interface FixtureAttachment {
-  filename: string | null;
-  contentType: string;
-  size: number;
-  sha256: string;
-  large: boolean;
-  nested?: string;
-}
-interface Fixture {
-  name: string;
-  file: string;
-  composer: string;
-  from: string;
-  to: string[];
-  attachments: FixtureAttachment[];
-  bodyText: string | null;
-  bodyHtml: string | null;
-  signed: boolean;
-  encrypted: boolean;
-  malformed: boolean;
-  expectUnchanged: boolean;
-  lineEnding: string;
-  skipped: string | null;
-}
-
-const dir = path.resolve(import.meta.dirname, 'fixtures/generated');
-const manifestPath = path.join(dir, 'manifest.json');
-const manifest: { threshold: number; fixtures: Fixture[] } = fs.existsSync(manifestPath)
-  ? JSON.parse(fs.readFileSync(manifestPath, 'utf8'))
-  : { threshold: 102400, fixtures: [] };
 const runnable = manifest.fixtures.filter((f) => !f.skipped);
 const skipped = manifest.fixtures.filter((f) => f.skipped);
 
@@ -63,7 +32,7 @@ async function relay(f: Fixture): Promise<{ reply: string; raw: Buffer }> {
     await c.cmd('EHLO client.test');
     await c.cmd(`MAIL FROM:<${f.from || 'alice@example.com'}>`);
     for (const to of f.to?.length ? f.to : ['bob@example.net']) await c.cmd(`RCPT TO:<${to}>`);
-    const reply = await c.data(fs.readFileSync(path.join(dir, f.file)));
+    const reply = await c.data(fixtureBytes(f));
     return { reply, raw: upstream.messages.length > before ? upstream.messages.at(-1)!.raw : Buffer.alloc(0) };
   } finally {
     c.close();
@@ -81,7 +50,7 @@ describe('messages from real mail composers', () => {
     const small = f.attachments.filter((a) => !a.large && !a.nested);
 
     it(`${f.name} (${f.composer})`, async () => {
-      const original = fs.readFileSync(path.join(dir, f.file));
+      const original = fixtureBytes(f);
       const { reply, raw } = await relay(f);
       expect(reply).toMatch(/^250 2\.0\.0 Ok: queued as /);
       expect(raw.length).toBeGreaterThan(0);

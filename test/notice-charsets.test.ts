@@ -1,26 +1,14 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFerry, type TestFerry } from './helpers/ferry.js';
 import { landingLinks, parse } from './helpers/mail.js';
 import { RawSmtp } from './helpers/smtp-client.js';
 import { Upstream } from './helpers/upstream.js';
+import { fixtureBytes, manifest, type Fixture } from './helpers/fixtures.js';
 
 // The notice goes into text bodies written in the charsets and transfer encodings real composers
 // use. The recipient's client must show the notice and the sender's own words, both intact: no
 // mojibake, no replacement characters, no broken soft line breaks.
 
-interface Fixture {
-  name: string;
-  file: string;
-  bodyText: string | null;
-  bodyHtml: string | null;
-  skipped: string | null;
-}
-
-const dir = path.resolve(import.meta.dirname, 'fixtures/generated');
-const manifestPath = path.join(dir, 'manifest.json');
-const manifest: { threshold: number; fixtures: Fixture[] } = fs.existsSync(manifestPath) ? JSON.parse(fs.readFileSync(manifestPath, 'utf8')) : { threshold: 102400, fixtures: [] };
 const byName = new Map(manifest.fixtures.filter((f) => !f.skipped).map((f) => [f.name, f]));
 
 let ferry: TestFerry;
@@ -42,7 +30,7 @@ async function relay(f: Fixture): Promise<Buffer> {
     await c.cmd('EHLO client.test');
     await c.cmd('MAIL FROM:<alice@example.com>');
     await c.cmd('RCPT TO:<bob@example.net>');
-    expect(await c.data(fs.readFileSync(path.join(dir, f.file)))).toMatch(/^250 /);
+    expect(await c.data(fixtureBytes(f))).toMatch(/^250 /);
   } finally {
     c.close();
   }

@@ -24,11 +24,10 @@ import {
   searchTransfers,
   setRule,
   setTransferExpiry,
-  shownState,
   transferDetail,
+  transferJson,
   type AuditEntry,
   type RetentionRule,
-  type Transfer,
   type TransferState,
 } from '../../storage/index.js';
 import { bearerToken, matchToken } from './auth.js';
@@ -75,29 +74,6 @@ export function parseInput<S extends z.ZodType>(schema: S, data: unknown): z.out
   return r.data;
 }
 
-export function transferJson(t: Transfer, now: number) {
-  return {
-    id: t.id,
-    state: shownState(t, now),
-    storedState: t.state,
-    sender: t.sender,
-    recipients: t.recipients,
-    subject: t.subject,
-    messageId: t.messageId,
-    queueId: t.queueId,
-    createdAt: new Date(t.createdAt).toISOString(),
-    expiresAt: new Date(t.expiresAt).toISOString(),
-    retentionRule: t.retentionRule,
-    maxDownloads: t.maxDownloads,
-    fileCount: t.fileCount,
-    totalBytes: t.totalBytes,
-    held: t.held,
-    heldAt: t.heldAt === null ? null : new Date(t.heldAt).toISOString(),
-    heldBy: t.heldBy,
-    holdReason: t.holdReason,
-    filesDeletedAt: t.purgedAt === null ? null : new Date(t.purgedAt).toISOString(),
-  };
-}
 
 export function ruleJson(r: RetentionRule) {
   return { id: r.id, kind: r.kind, match: r.match || null, days: r.periodMs / DAY_MS, downloadLimit: r.downloadLimit, source: r.source, updatedAt: new Date(r.updatedAt).toISOString(), updatedBy: r.updatedBy };

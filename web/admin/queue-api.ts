@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { getQueueEntry, getTransfer, queueEntryStatus, searchQueue, type QueueEntry } from '../../storage/index.js';
-import { ApiError, parseInput, transferJson } from './api.js';
+import { transferJson } from '../../storage/index.js';
+import { ApiError, parseInput } from './api.js';
 import type { AdminContext } from './context.js';
 import { deleteQueueEntry, retryQueueEntry, retryWholeQueue } from './queue-actions.js';
 import { queueDeleteQuery, queueIdParam, queueListQuery } from './schemas.js';
