@@ -31,8 +31,24 @@ export function cliActor(): string {
   return `cli:${user || 'unknown'}`;
 }
 
+// C0 and C1 controls (ESC starts terminal escape sequences; CR and LF would forge lines of the
+// table), DEL, and the bidi controls that reorder what is shown.
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A value from a message or the network (file name, subject, sender, a next hop's reply) made
+ * safe to print on an admin's terminal: controls are shown as \xNN / \uNNNN, never sent raw.
+ * A file name such as "report\x1b]0;...\x07.pdf" would otherwise drive the terminal.
+ */
+export function printable(v: string | number | null | undefined): string {
+  return String(v ?? '').replace(UNPRINTABLE, (c) => {
+    const n = c.charCodeAt(0);
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
+}
+
 export function table(headers: string[], rows: (string | number)[][]): string {
-  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const cells = [headers, ...rows.map((r) => r.map(printable))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
 }

@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { formatSize } from '../config/units.js';
 import { deleteEntry, getQueueEntry, listQueue, openStorage, retryNow, type QueueEntry } from '../storage/index.js';
+import { printable } from './admin-output.js';
 import { storageOptionsFrom } from './storage-options.js';
 
 // `ferry queue list|retry|delete`: the delivery queue from the command line, against the
@@ -62,7 +63,7 @@ export async function queueCommand(config: Config, args: string[], out: (s: stri
         out(`${id} deleted (${entry?.recipients.filter((x) => x.state === 'pending').length ?? 0} recipients will not get it; no notice was sent)`);
         return 0;
       case 'bounce-scheduled':
-        out(`${id} will be returned to <${entry?.sender}> with a failure notice at the next worker pass`);
+        out(`${id} will be returned to <${printable(entry?.sender)}> with a failure notice at the next worker pass`);
         return 0;
       case 'busy':
         err(`${id} is being delivered right now; try again in a minute`);
@@ -113,9 +114,10 @@ function table(entries: QueueEntry[], total: number): string {
       formatSize(e.size),
       String(e.attempts),
       e.leaseUntil > now ? 'now' : e.nextAttemptAt <= now ? 'due' : `in ${age(e.nextAttemptAt - now)}`,
-      e.sender || '<>',
-      `${pending.map((r) => r.address).slice(0, 3).join(', ')}${pending.length > 3 ? ` +${pending.length - 3}` : ''}`,
-      (e.lastError ?? '').replace(/\s+/g, ' ').slice(0, 60),
+      printable(e.sender || '<>'),
+      printable(`${pending.map((r) => r.address).slice(0, 3).join(', ')}${pending.length > 3 ? ` +${pending.length - 3}` : ''}`),
+      // A next hop's reply, its own control characters included: shown, never sent to the terminal.
+      printable((e.lastError ?? '').replace(/\s+/g, ' ').slice(0, 60)),
     ];
   });
   const head = ['QUEUE ID', 'AGE', 'SIZE', 'TRIES', 'NEXT', 'SENDER', 'PENDING RECIPIENTS', 'LAST ERROR'];

@@ -136,7 +136,7 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
       web: out.webPort !== undefined ? `${config.web.host}:${out.webPort}` : undefined,
       metrics: out.metricsPort !== undefined ? `${config.metrics.host}:${out.metricsPort}` : undefined,
       publicUrl: config.web.publicUrl,
-      relay: roles.includes('gateway') ? config.relay.url.replace(/\/\/[^@/]*@/, '//***@') : undefined,
+      relay: roles.includes('gateway') ? redactUrlPassword(config.relay.url) : undefined,
       blobs: config.storage.blobs,
       database: redactUrlPassword(config.storage.database),
     },

@@ -16,7 +16,7 @@ import {
   type Transfer,
   type TransferState,
 } from '../storage/index.js';
-import { bytes, cliActor, openAdminStorage, parseDate, parseFlags, parseNumber, table, UsageError, when } from './admin-output.js';
+import { bytes, cliActor, openAdminStorage, parseDate, parseFlags, parseNumber, printable, table, UsageError, when } from './admin-output.js';
 
 // `ferry transfers list|show|revoke|extend|hold|release|delete` against the configured
 // database and blob store (a running Ferry need not be stopped). Every change is recorded in
@@ -126,10 +126,10 @@ export async function transfersCommand(
         io.out(
           [
             `Transfer ${t.id}`,
-            `  state:       ${shownState(t, now)}${t.held ? `, on legal hold since ${when(t.heldAt)} by ${t.heldBy}${t.holdReason ? ` (${t.holdReason})` : ''}` : ''}`,
-            `  sender:      ${t.sender || '<>'}`,
-            `  recipients:  ${t.recipients.join(', ')}`,
-            `  subject:     ${t.subject ?? ''}`,
+            `  state:       ${shownState(t, now)}${t.held ? `, on legal hold since ${when(t.heldAt)} by ${printable(t.heldBy)}${t.holdReason ? ` (${printable(t.holdReason)})` : ''}` : ''}`,
+            `  sender:      ${printable(t.sender || '<>')}`,
+            `  recipients:  ${printable(t.recipients.join(', '))}`,
+            `  subject:     ${printable(t.subject)}`,
             `  created:     ${when(t.createdAt)}`,
             `  expires:     ${when(t.expiresAt)} (rule: ${t.retentionRule ?? 'default'})`,
             `  limit:       ${t.maxDownloads ?? config.web.maxDownloads ?? 0} downloads per file (0 = unlimited); ${d.countedDownloads} counted so far`,

@@ -14,21 +14,38 @@ export function parseCidr(entry: string): { address: string; prefix: number; fam
   return { address: addr, prefix, family };
 }
 
-export function buildBlockList(entries: readonly string[]): net.BlockList {
-  const list = new net.BlockList();
+/**
+ * Address ranges split by family. Node's BlockList matches an IPv4 address against IPv6 subnets
+ * too (through its mapped form), so `::/0` or `::/64` in smtp.trustedNetworks would trust every
+ * IPv4 client: an open relay by a typo. IPv4 clients are checked against IPv4 ranges only, IPv6
+ * clients against IPv6 ranges only; an IPv4-mapped IPv6 range (::ffff:10.0.0.0/104) counts as
+ * the IPv4 range it maps.
+ */
+export interface AddressRanges {
+  v4: net.BlockList;
+  v6: net.BlockList;
+}
+
+const MAPPED_RANGE = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
+
+export function buildBlockList(entries: readonly string[]): AddressRanges {
+  const ranges = { v4: new net.BlockList(), v6: new net.BlockList() };
   for (const e of entries) {
     const c = parseCidr(e);
     if (!c) throw new Error(`not an address or CIDR range: ${e}`);
-    list.addSubnet(c.address, c.prefix, c.family);
+    const mapped = c.family === 'ipv6' && c.prefix >= 96 ? MAPPED_RANGE.exec(c.address) : null;
+    if (mapped) ranges.v4.addSubnet(mapped[1]!, c.prefix - 96, 'ipv4');
+    else if (c.family === 'ipv4') ranges.v4.addSubnet(c.address, c.prefix, 'ipv4');
+    else ranges.v6.addSubnet(c.address, c.prefix, 'ipv6');
   }
-  return list;
+  return ranges;
 }
 
-export function addressInList(list: net.BlockList, address: string | undefined): boolean {
+export function addressInList(ranges: AddressRanges, address: string | undefined): boolean {
   if (!address) return false;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  const mapped = MAPPED_RANGE.exec(address);
   const plain = mapped ? mapped[1]! : address;
-  const family = net.isIPv4(plain) ? 'ipv4' : net.isIPv6(plain) ? 'ipv6' : undefined;
-  if (!family) return false;
-  return list.check(plain, family);
+  if (net.isIPv4(plain)) return ranges.v4.check(plain, 'ipv4');
+  if (net.isIPv6(plain)) return ranges.v6.check(plain, 'ipv6');
+  return false;
 }

@@ -178,7 +178,9 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, source: string, fr
   const key = valuePath.map(String).join('.') || '(top level)';
   const env = fromEnv.get(key);
   const origin = env ? `set in ${env}` : `in ${source}`;
-  // A secret (or a URL with a password) is named, never shown.
-  const shown = redactValue(String(valuePath[valuePath.length - 1] ?? ''), value);
+  // A secret (or a URL with a password) is named, never shown. An item of a list of secrets
+  // (admin.tokens.1) is secret by the list's name, not by its index.
+  const name = [...valuePath].reverse().find((k) => typeof k !== 'number');
+  const shown = redactValue(String(name ?? ''), value);
   return `${key} = ${show(shown)} is not allowed (${origin}): ${issue.message}`;
 }

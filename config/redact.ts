@@ -14,7 +14,16 @@ export function isSecretKey(key: string): boolean {
 
 /** A URL with the password of its user info masked: postgres://ferry:***@db/ferry. */
 export function redactUrlPassword(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@?#]*):[^@/?#]*@/i, `$1:${MASK}@`);
+  // The user info ends at the LAST "@" before the path, as URL parsers read it: a raw "@" in a
+  // user name (smtp://alice@example.com:PASSWORD@host) or a password (smtp://u:p@ss@host) is
+  // accepted by them, so matching up to the first "@" would print (part of) the password.
+  return value
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i, (whole, scheme: string, userInfo: string) => {
+      const colon = userInfo.indexOf(':');
+      return colon < 0 ? whole : `${scheme}${userInfo.slice(0, colon)}:${MASK}@`;
+    })
+    // PostgreSQL URLs also take it as a parameter: postgres://ferry@db/ferry?password=...
+    .replace(/([?&](?:ssl)?password=)[^&#]*/gi, (_m, key: string) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? `${key}${MASK}` : _m));
 }
 
 /** One value as it may be shown: a secret key's value masked, a URL's password masked. */

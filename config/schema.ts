@@ -118,6 +118,8 @@ export const configSchema = z.strictObject({
       hardLimit: size().optional(),
       trustedNetworks: cidrList().default(['127.0.0.0/8', '::1/128']),
       maxRecipients: z.coerce.number().int().min(1, { message: 'expected a whole number of at least 1' }).default(1000),
+      /** SMTP connections open at once; more are greeted with 421 4.7.0 and closed (against connection floods). */
+      maxConnections: z.coerce.number().int().min(1, { message: 'expected a whole number of at least 1' }).default(500),
       /** Idle time before an SMTP client is disconnected. */
       socketTimeout: duration().prefault('5m'),
       /**

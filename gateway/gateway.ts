@@ -6,6 +6,7 @@ import { addressInList, buildBlockList } from '../config/ip-ranges.js';
 import type { Config } from '../config/schema.js';
 import { checkDatabase, type BlobStore, type Db } from '../storage/index.js';
 import { Users } from './auth.js';
+import { SmtpAuthLimiter } from './auth-limit.js';
 import { messagesRejected, smtpAuth, smtpSessions, smtpSessionsActive, smtpStarttls } from './metrics.js';
 import { createRelay, type Relay } from './relay.js';
 import { replies, SmtpReplyError } from './replies.js';
@@ -45,6 +46,8 @@ export class Gateway {
   private readonly implicitTls = new Set<string>();
   /** Failed logins per open connection. */
   private readonly authFailures = new Map<string, number>();
+  /** Failed logins per client address across connections (auth-limit.ts). */
+  private readonly authLimiter = new SmtpAuthLimiter();
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: GatewayOptions) {
@@ -94,6 +97,7 @@ export class Gateway {
       closeTimeout: 2000,
       disableReverseLookup: true,
       maxRecipients: config.smtp.maxRecipients,
+      maxClients: config.smtp.maxConnections,
       socketTimeout: config.smtp.socketTimeout,
       logger: false,
       onConnect: (session: SMTPServerSession, cb: (err?: Error | null) => void) => {
@@ -111,6 +115,12 @@ export class Gateway {
       },
       onAuth: (auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void) => {
         const name = auth.username ?? '';
+        if (this.authLimiter.blocked(session.remoteAddress)) {
+          // Refused before any hashing: the guesser learns nothing, and costs the server nothing.
+          smtpAuth.inc({ result: 'failed' });
+          logger.warn({ client: session.remoteAddress, user: name }, 'smtp login refused: too many failed logins from this address');
+          return cb(new SmtpReplyError(replies.authTooManyFailures()));
+        }
         this.authenticate(name, auth.password ?? '').then(
           (ok) => {
             smtpAuth.inc({ result: ok ? 'ok' : 'failed' });
@@ -118,6 +128,7 @@ export class Gateway {
             if (ok) return cb(null, { user: name });
             // A few tries per connection, then it is closed: guessing needs a new connection
             // (and a new greeting delay) every few passwords.
+            this.authLimiter.fail(session.remoteAddress);
             const failures = (this.authFailures.get(session.id) ?? 0) + 1;
             this.authFailures.set(session.id, failures);
             cb(new SmtpReplyError(failures >= MAX_AUTH_FAILURES ? replies.authTooManyFailures() : replies.authFailed()));

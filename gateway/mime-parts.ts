@@ -1,4 +1,5 @@
 import iconv from 'iconv-lite';
+import libmime from 'libmime';
 import type { MimeNode } from '@zone-eu/mailsplit';
 
 // What a MIME part is, for Ferry's purposes. Shared by the offload pass and the notice pass so
@@ -33,9 +34,41 @@ export function isAttachmentCandidate(node: Node, signed: SignedPolicy): boolean
   if (signed === 'passthrough' && isProtected(node)) return false;
   const type = node.contentType || 'text/plain';
   if (node.disposition === 'attachment') return true;
+  // The text/calendar of a meeting request sits in multipart/alternative beside the text and HTML
+  // (Outlook, Exchange, Google Calendar): it is the invite itself, which calendar programs act on
+  // in place (RFC 6047), so it stays a body even when it carries a name.
+  if (type === 'text/calendar' && parent(node)?.multipart === 'alternative') return false;
   if (node.filename) return true;
-  if (type.startsWith('text/') || type.startsWith('multipart/') || type.startsWith('message/')) return false;
+  if (type.startsWith('text/') || type.startsWith('multipart/')) return false;
+  // A forwarded message is a leaf here (the splitter never parses inside it): with or without a
+  // Content-Disposition it is content the recipient opens, not body text, and it can carry
+  // attachments of any size. Delivery reports (message/delivery-status, ...) are small and are
+  // read as part of the report, so they stay.
+  if (type.startsWith('message/')) return EMBEDDED_MESSAGES.has(type);
   return true;
+}
+
+const EMBEDDED_MESSAGES = new Set(['message/rfc822', 'message/global']);
+
+/** True for a part that is a whole forwarded message. */
+export function isEmbeddedMessage(node: Node): boolean {
+  return EMBEDDED_MESSAGES.has(node.contentType || '');
+}
+
+// libmime's table gives the first extension listed for a type; these are the ones people expect.
+const PREFERRED_EXTENSION: Record<string, string> = {
+  'image/jpeg': 'jpg',
+  'audio/mpeg': 'mp3',
+  'application/ms-tnef': 'dat',
+  'application/vnd.ms-tnef': 'dat',
+  'message/global': 'eml',
+};
+
+/** A name for a part that came without one: "attachment-<n>.<extension of its type>". */
+export function fallbackName(contentType: string, idx: number): string {
+  const type = (contentType || 'application/octet-stream').toLowerCase();
+  const ext = PREFERRED_EXTENSION[type] ?? libmime.detectExtension(type) ?? 'bin';
+  return `attachment-${idx}.${ext}`;
 }
 
 /** Header Ferry puts on each part it turned into a link, so later passes leave it alone. */
@@ -43,10 +76,22 @@ export const PLACEHOLDER_HEADER = 'X-Ferry-Offloaded-File';
 
 /** The charset a text part is decoded with, or undefined if Ferry cannot safely rewrite it. */
 export function usableCharset(node: Node): string | undefined {
-  const cs = (node.charset || 'us-ascii').toString().toLowerCase().trim();
-  // UTF-16/32 are not ASCII-compatible: an inserted ASCII notice would corrupt them.
-  if (/^(utf-?(16|32)|ucs-?2|ucs-?4)/.test(cs)) return undefined;
+  if (!asciiCompatible(node)) return undefined;
+  const cs = charsetOf(node);
   return iconv.encodingExists(cs) ? cs : undefined;
+}
+
+function charsetOf(node: Node): string {
+  return (node.charset || 'us-ascii').toString().toLowerCase().trim();
+}
+
+/**
+ * False for UTF-16/32: inserted ASCII bytes would corrupt them. Every other charset mail uses
+ * is ASCII-compatible where markup is, ISO-2022-JP included (its ASCII characters are only
+ * ever written in ASCII mode), even the ones iconv-lite cannot decode.
+ */
+function asciiCompatible(node: Node): boolean {
+  return !/^(utf-?(16|32)|ucs-?2|ucs-?4)/.test(charsetOf(node));
 }
 
 /** "plain" or "html" if this part is a message body the notice can go into. */
@@ -55,7 +100,10 @@ export function noticeTargetKind(node: Node): 'plain' | 'html' | undefined {
   if (node.headers && node.headers.hasHeader(PLACEHOLDER_HEADER)) return undefined;
   const type = node.contentType || 'text/plain';
   if (type !== 'text/plain' && type !== 'text/html') return undefined;
-  if (!usableCharset(node)) return undefined;
+  // The HTML notice is pure ASCII and is never transcoded, so any ASCII-compatible charset takes
+  // it (a Japanese ISO-2022-JP mail in multipart/related would otherwise get no notice at all);
+  // the plain-text notice is written in the part's charset, which Ferry must know.
+  if (type === 'text/html' ? !asciiCompatible(node) : !usableCharset(node)) return undefined;
   const enc = (node.encoding || '7bit').toLowerCase();
   if (!['7bit', '8bit', 'binary', 'quoted-printable', 'base64'].includes(enc)) return undefined;
   return type === 'text/plain' ? 'plain' : 'html';

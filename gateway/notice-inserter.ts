@@ -7,6 +7,7 @@ import libqp from 'libqp';
 import type { MimeNode } from '@zone-eu/mailsplit';
 import { noticeTargetKind, usableCharset } from './mime-parts.js';
 import { stuffFlowed } from './notice.js';
+import { Utf8OrCp1252 } from './utf8-repair.js';
 
 // Pass 2 of the rewrite, run over the small message that pass 1 left (attachments are gone).
 // It puts the notice at the top of the first text/plain body and after <body> in the first
@@ -35,7 +36,8 @@ interface Rewrite {
   ended: Promise<unknown>;
 }
 
-const HTML_SEARCH_LIMIT = 64 * 1024;
+// Outlook/Word HTML can carry a <head> of style definitions well over 64 KiB before <body>.
+const HTML_SEARCH_LIMIT = 512 * 1024;
 
 export class NoticeInserter extends Transform {
   private plainDone = false;
@@ -146,21 +148,26 @@ export class NoticeInserter extends Transform {
     const transcode = !fits;
     if (transcode) noticeBytes = Buffer.from(text, 'utf8');
     if ((transcode || asciiBody) && !isAscii(noticeBytes)) node.setCharset('utf-8');
+    // A "us-ascii" body relabelled UTF-8 may hold undeclared 8-bit text: keep it readable
+    // (gateway/utf8-repair.ts); a quoted-printable one is decoded and encoded again for that.
+    const repair = asciiBody && !isAscii(noticeBytes);
 
     const stages: (Transform | PassThrough)[] = [];
     const decodeCte = enc === 'base64' ? new libbase64.Decoder() : enc === 'quoted-printable' ? new libqp.Decoder() : undefined;
     let outEnc = enc;
     if ((enc === '7bit') && !isAscii(noticeBytes)) outEnc = 'quoted-printable';
-    const reencode = transcode || outEnc !== enc || enc === 'base64';
+    const reencode = transcode || outEnc !== enc || enc === 'base64' || (repair && enc === 'quoted-printable');
 
     if (!reencode) {
       // The notice is written in the part's own encoding and the original bytes follow untouched.
       const pre = enc === 'quoted-printable' ? Buffer.from(qpLines(noticeBytes), 'latin1') : noticeBytes;
+      if (repair) stages.push(new Utf8OrCp1252());
       stages.push(new Prepend(pre));
       return this.chain(node, stages);
     }
     if (outEnc !== enc && node.headers) node.headers.update('Content-Transfer-Encoding', outEnc);
     if (decodeCte) stages.push(decodeCte);
+    if (repair) stages.push(new Utf8OrCp1252());
     if (transcode) stages.push(iconv.decodeStream(cs) as unknown as Transform, iconv.encodeStream('utf-8') as unknown as Transform);
     stages.push(new Prepend(noticeBytes));
     stages.push(encoderFor(outEnc));
@@ -243,13 +250,16 @@ class Prepend extends Transform {
 }
 
 /**
- * Inserts `notice` right after the first <body ...> tag within the first 64 KiB, or at the
+ * Inserts `notice` right after the first <body ...> tag within the first 512 KiB, or at the
  * start if there is none. Searches a latin1 view of the bytes, which keeps every byte as it is
  * and finds ASCII markup in any ASCII-compatible charset.
  */
-class InsertAfterBodyTag extends Transform {
+export class InsertAfterBodyTag extends Transform {
   private pending: Buffer[] = [];
   private pendingLen = 0;
+  /** Latin-1 view of the pending bytes, and where the next search starts in it. */
+  private text = '';
+  private from = 0;
   private done = false;
   constructor(private readonly notice: Buffer) {
     super();
@@ -258,15 +268,19 @@ class InsertAfterBodyTag extends Transform {
     if (this.done) return cb(null, chunk);
     this.pending.push(chunk);
     this.pendingLen += chunk.length;
-    const buf = Buffer.concat(this.pending);
-    const m = /<body\b[^>]*>/i.exec(buf.toString('latin1'));
+    this.text += chunk.toString('latin1');
+    const re = /<body\b[^>]*>/gi;
+    re.lastIndex = this.from;
+    const m = re.exec(this.text);
     if (m) {
-      const at = m.index + m[0].length;
-      this.release(buf, at);
+      this.release(Buffer.concat(this.pending), m.index + m[0].length);
     } else if (this.pendingLen > HTML_SEARCH_LIMIT) {
-      this.release(buf, 0);
+      this.release(Buffer.concat(this.pending), 0);
     } else {
-      this.pending = [buf];
+      // Search again from an unclosed "<body" or the last few characters, not from the start:
+      // each chunk is looked at about once.
+      const open = this.text.slice(this.from).toLowerCase().lastIndexOf('<body');
+      this.from = open >= 0 ? this.from + open : Math.max(this.from, this.text.length - 5);
     }
     cb();
   }
@@ -277,6 +291,7 @@ class InsertAfterBodyTag extends Transform {
   private release(buf: Buffer, at: number) {
     this.done = true;
     this.pending = [];
+    this.text = '';
     this.push(buf.subarray(0, at));
     this.push(this.notice);
     this.push(buf.subarray(at));

@@ -1,13 +1,15 @@
 import { once } from 'node:events';
 import { PassThrough, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import libmime from 'libmime';
 import libqp from 'libqp';
 import type { MimeNode } from '@zone-eu/mailsplit';
+import { displayName } from '../storage/filenames.js';
 import type { NewFile } from '../storage/records.js';
 import { drainOrClose } from './backpressure.js';
 import { HashCounter } from './hash-counter.js';
 import { isUuencoded, UuDecoder } from './uudecode.js';
-import { isAttachmentCandidate, noticeTargetKind, PLACEHOLDER_HEADER, type SignedPolicy } from './mime-parts.js';
+import { fallbackName, isAttachmentCandidate, isEmbeddedMessage, noticeTargetKind, PLACEHOLDER_HEADER, type SignedPolicy } from './mime-parts.js';
 
 // Pass 1 of the rewrite, between mailsplit's Splitter and Joiner (object mode both sides).
 //
@@ -166,9 +168,13 @@ export class Offloader extends Transform {
   private async startOffload(held: Held): Promise<void> {
     held.counter.destroy();
     const node = held.node;
-    const name = node.filename ? String(node.filename) : '';
     const contentType = node.contentType || 'application/octet-stream';
-    const { idx, blobKey } = await this.opts.sink.begin({ name, contentType });
+    // A name that is nothing but spaces or control characters counts as none.
+    const given = node.filename && displayName(String(node.filename), '') ? String(node.filename) : '';
+    const { idx, blobKey } = await this.opts.sink.begin({ name: given, contentType });
+    // A part without a name still needs one people can open: a forwarded message is named after
+    // its subject, anything else after its type ("attachment-2.pdf").
+    const name = given || embeddedSubjectName(held) || fallbackName(contentType, idx);
 
     const decoder = decoderFor(node);
     const hasher = new HashCounter();
@@ -188,6 +194,40 @@ export class Offloader extends Transform {
 /** The part's transfer decoder: mailsplit's (base64, quoted-printable, identity), plus uuencode. */
 function decoderFor(node: MimeNode): Transform | PassThrough {
   return isUuencoded(node.encoding) ? new UuDecoder() : (node.getDecoder() as Transform | PassThrough);
+}
+
+const SUBJECT_SEARCH_LIMIT = 64 * 1024;
+
+/**
+ * "<Subject>.eml" for a forwarded message sent as is (7bit/8bit/binary), read from the header
+ * block at the start of the held bytes (at most 64 KiB are looked at); undefined otherwise.
+ */
+function embeddedSubjectName(held: Held): string | undefined {
+  const node = held.node;
+  if (!isEmbeddedMessage(node)) return undefined;
+  if (!['', '7bit', '8bit', 'binary'].includes(String(node.encoding || '').toLowerCase())) return undefined;
+  const parts: Buffer[] = [];
+  let len = 0;
+  for (const c of held.chunks) {
+    if (len >= SUBJECT_SEARCH_LIMIT) break;
+    const v = (c as { value: Buffer }).value;
+    parts.push(v);
+    len += v.length;
+  }
+  // UTF-8 because message/global headers may carry it raw; encoded words are decoded below.
+  const text = Buffer.concat(parts, len).subarray(0, SUBJECT_SEARCH_LIMIT).toString('utf8');
+  const end = text.search(/\r?\n\r?\n/);
+  const head = (end >= 0 ? text.slice(0, end) : text).replace(/\r?\n[ \t]+/g, ' ');
+  const m = /^subject:[ \t]*(.*)$/im.exec(head);
+  if (!m) return undefined;
+  let subject = m[1]!.trim();
+  try {
+    subject = libmime.decodeWords(subject).trim();
+  } catch {
+    /* keep it as it came */
+  }
+  // Cut by code point: half a surrogate pair would break the name wherever it is encoded.
+  return subject ? `${[...subject].slice(0, 150).join('')}.eml` : undefined;
 }
 
 /** Writes with backpressure; if the store fails, the pipeline destroys the decoder and the store's error is what the caller gets. */

@@ -100,13 +100,15 @@ export class OutboxRelay implements Relay {
   async send(envelope: RelayEnvelope, message: () => Readable, id: string): Promise<RelayResult> {
     if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new Error(`invalid message id ${id}`);
     try {
-      await fsp.mkdir(this.dir, { recursive: true });
-      await writeDurably(path.join(this.dir, `${id}.eml`), (out) => pipeline(message(), out));
+      // The messages carry working download links: no other account on the host may read them.
+      // Group-readable, so a pickup program can run as another user of Ferry's group.
+      await fsp.mkdir(this.dir, { recursive: true, mode: 0o750 });
+      await writeDurably(path.join(this.dir, `${id}.eml`), (out) => pipeline(message(), out), '.tmp', 0o640);
       const json = JSON.stringify({ from: envelope.from, to: envelope.to, size: envelope.size, ...(envelope.dsn ? { dsn: envelope.dsn } : {}) }, null, 2) + '\n';
       await writeDurably(path.join(this.dir, `${id}.json`), async (out) => {
         out.end(json);
         await new Promise<void>((resolve, reject) => out.once('finish', resolve).once('error', reject));
-      });
+      }, '.tmp', 0o640);
     } catch (err) {
       throw new RelayError(`cannot write to the outbox ${this.dir}: ${(err as Error).message}`, false, undefined, undefined, { cause: err });
     }
@@ -158,6 +160,10 @@ export class SmtpRelay implements Relay {
     this.description = `${u.protocol}//${u.host}`;
   }
 
+  private get requireTls(): boolean {
+    return this.opts.starttls === 'required' || (this.opts.starttls === 'opportunistic' && !!this.auth && !this.secure);
+  }
+
   /** The next hop's host name, for DSNs (Remote-MTA). */
   get remoteHost(): string {
     return this.host;
@@ -204,9 +210,12 @@ export class SmtpRelay implements Relay {
       port: this.port,
       secure: this.secure,
       name: this.opts.hostname,
-      requireTLS: this.opts.starttls === 'required',
+      // With a password in relay.url, "opportunistic" means required: otherwise anyone on the
+      // path who strips STARTTLS from the EHLO reply gets the password (nodemailer logs in over
+      // plaintext without complaint). Only an explicit `off` sends it in clear.
+      requireTLS: this.requireTls,
       ignoreTLS: this.opts.starttls === 'off',
-      opportunisticTLS: this.opts.starttls === 'opportunistic',
+      opportunisticTLS: this.opts.starttls === 'opportunistic' && !this.requireTls,
       tls: { rejectUnauthorized: this.opts.tlsVerify, servername: this.host },
       connectionTimeout: stepMs,
       greetingTimeout: stepMs,

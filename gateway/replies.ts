@@ -82,6 +82,16 @@ export const replies = {
     text: `Ok: queued as ${queueId}${offloaded ? `, ${offloaded} attachment${offloaded === 1 ? '' : 's'} turned into download links` : ''}`,
   }),
   /** AUTH on a connection without TLS (RFC 4954: 538 5.7.11). */
+  tooManyConnections: (): Reply => ({
+    code: 421,
+    enhanced: '4.7.0',
+    text: 'Too many connections are open to this gateway; please try again in a moment.',
+  }),
+  authInTransaction: (): Reply => ({
+    code: 503,
+    enhanced: '5.5.1',
+    text: 'AUTH is not allowed during a mail transaction; send RSET first (RFC 4954).',
+  }),
   authNeedsTls: (): Reply => ({
     code: 538,
     enhanced: '5.7.11',

@@ -50,7 +50,8 @@ class FerryConnection extends SMTPConnection {
     self._setListeners(() => {
       const max = server.options.maxClients;
       if (max && (server as unknown as { connections: Set<unknown> }).connections.size > max) {
-        return this.send(421, `${self.name} Too many connected clients, try again in a moment`, false);
+        const r = replies.tooManyConnections();
+        return this.send(r.code, `${r.enhanced} ${r.text}`, false);
       }
       if (delay <= 0) return this.connectionReady();
       // Connections that talk during the delay are refused by the library (421 "You talk too soon").
@@ -103,6 +104,22 @@ proto._validateMailParams = function (this: ConnectionInternals, parsed) {
     return { code: r.code, message: `${r.enhanced} ${r.text}`, enhancedCode: null };
   }
   return error;
+};
+
+// RFC 4954 section 4: AUTH is refused once MAIL FROM has started a transaction; the library accepts
+// it, which would let a client change who it is between MAIL FROM and RCPT TO.
+const handleAuth = (SMTPConnection.prototype as unknown as { handler_AUTH(command: Buffer, cb: () => void): void }).handler_AUTH;
+(proto as unknown as { handler_AUTH(command: Buffer, cb: () => void): void }).handler_AUTH = function (
+  this: SMTPConnection & { session: { envelope?: { mailFrom?: unknown } } },
+  command: Buffer,
+  cb: () => void,
+) {
+  if (this.session.envelope?.mailFrom) {
+    const r = replies.authInTransaction();
+    this.send(r.code, `${r.enhanced} ${r.text}`, false);
+    return cb();
+  }
+  return handleAuth.call(this, command, cb);
 };
 
 type ServerInternals = {

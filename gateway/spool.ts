@@ -15,7 +15,9 @@ export class Spool {
   ) {}
 
   static async open(dir: string, id: string): Promise<Spool> {
-    await fsp.mkdir(dir, { recursive: true });
+    // Whole messages pass through here: the directory is Ferry's user's only, so every file in
+    // it (whatever mode its writer gave it) is out of reach of other accounts on the host.
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     return new Spool(dir, id);
   }
 
@@ -26,7 +28,7 @@ export class Spool {
   }
 
   writer(name: string): fs.WriteStream {
-    const w = fs.createWriteStream(this.path(name), { highWaterMark: 64 * 1024 });
+    const w = fs.createWriteStream(this.path(name), { mode: 0o600, highWaterMark: 64 * 1024 });
     this.writers.add(w);
     w.once('close', () => this.writers.delete(w));
     return w;

@@ -234,7 +234,7 @@ export class MessageTransaction implements OffloadSink {
       }),
       new Joiner(),
       new CrlfNormalizer(),
-      fs.createWriteStream(out),
+      fs.createWriteStream(out, { mode: 0o600 }),
     );
     return out;
   }

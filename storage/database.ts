@@ -26,7 +26,12 @@ export async function openDatabase(url: string, opts: { postgres?: PostgresOptio
   const m = /^sqlite:(.+)$/.exec(url);
   if (!m) throw new Error(`unsupported database URL ${redactUrl(url)} (expected sqlite:FILE or postgres://USER:PASSWORD@HOST:PORT/DATABASE)`);
   const file = m[1]!;
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  if (file !== ':memory:') {
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o750 });
+    // Senders, recipients, subjects and file names are personal data: a new database file is
+    // Ferry's user's only (SQLite gives its -wal and -shm files the same mode).
+    fs.closeSync(fs.openSync(file, 'a', 0o600));
+  }
   const sqlite = new SQLite(file);
   // WAL lets the web role read while the gateway writes; busy_timeout waits for the other
   // writer instead of failing at once when two processes share the file.
@@ -55,7 +60,15 @@ async function openPostgres(url: string, opts?: PostgresOptions): Promise<Db> {
 
 /** The URL with its password masked, for messages and logs. */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+  // Up to the LAST "@" of the authority, as URL parsers read it (a raw "@" in the user name or
+  // password is accepted by them); the same rule as config/redact.ts, which storage/ cannot import.
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i, (whole, scheme: string, userInfo: string) => {
+      const colon = userInfo.indexOf(':');
+      return colon < 0 ? whole : `${scheme}${userInfo.slice(0, colon)}:***@`;
+    })
+    // pg also takes ?password= (and ?sslpassword=) as a URL parameter.
+    .replace(/([?&](?:ssl)?password=)[^&#]*/gi, (_m, key: string) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? `${key}***` : _m));
 }
 
 export async function migrate(db: Db): Promise<void> {

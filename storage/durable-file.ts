@@ -8,9 +8,10 @@ import path from 'node:path';
  * temporary name beside it, are fsynced, renamed into place, and the directory entry is synced.
  * `write` fills the stream and resolves when it has finished. On failure nothing is left.
  */
-export async function writeDurably(file: string, write: (out: fs.WriteStream) => Promise<void>, tmpSuffix = '.tmp'): Promise<void> {
+export async function writeDurably(file: string, write: (out: fs.WriteStream) => Promise<void>, tmpSuffix = '.tmp', mode = 0o666): Promise<void> {
   const tmp = `${file}${tmpSuffix}-${randomBytes(6).toString('hex')}`;
-  const out = fs.createWriteStream(tmp, { flags: 'wx', highWaterMark: 256 * 1024 });
+  // `mode` (less the umask) from the moment the file exists: a chmod afterwards would leave a window.
+  const out = fs.createWriteStream(tmp, { flags: 'wx', mode, highWaterMark: 256 * 1024 });
   try {
     await write(out);
     const fh = await fsp.open(tmp, 'r');

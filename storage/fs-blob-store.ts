@@ -7,6 +7,9 @@ import { writeDurably } from './durable-file.js';
 import { assertValidKey, BlobNotFoundError, BlobStoreUnavailableError, type BlobStore, type ByteRange } from './blob-store.js';
 
 const PARTIAL_SUFFIX = '.partial';
+/** Modes of what the store creates (the umask can only take more away). */
+const PRIVATE_DIR = 0o700;
+const PRIVATE_FILE = 0o600;
 
 /**
  * Blobs as files under one directory. A blob is written to `<key>.partial-<random>`, fsynced and
@@ -24,9 +27,11 @@ export class FsBlobStore implements BlobStore {
 
   async put(key: string, body: Readable, opts: { signal?: AbortSignal } = {}): Promise<void> {
     const final = this.pathOf(key);
-    await fsp.mkdir(path.dirname(final), { recursive: true });
+    // Attachments and queued messages are other people's mail: readable by Ferry's user only,
+    // whatever the umask (other accounts on the host must not browse them).
+    await fsp.mkdir(path.dirname(final), { recursive: true, mode: PRIVATE_DIR });
     try {
-      await writeDurably(final, (out) => pipeline(body, out, opts.signal ? { signal: opts.signal } : {}), PARTIAL_SUFFIX);
+      await writeDurably(final, (out) => pipeline(body, out, opts.signal ? { signal: opts.signal } : {}), PARTIAL_SUFFIX, PRIVATE_FILE);
     } catch (err) {
       body.destroy();
       throw err;
@@ -110,7 +115,7 @@ export class FsBlobStore implements BlobStore {
 
   async check(): Promise<void> {
     try {
-      await fsp.mkdir(this.root, { recursive: true });
+      await fsp.mkdir(this.root, { recursive: true, mode: PRIVATE_DIR });
       await fsp.access(this.root, fs.constants.W_OK);
       const st = await fsp.statfs(this.root);
       // Refuse new mail before the disk is full rather than failing halfway through an upload.

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFerry, type TestFerry } from './helpers/ferry.js';
 import { RawSmtp } from './helpers/smtp-client.js';
@@ -58,6 +59,23 @@ describe('reply lines', () => {
     expect(await c.cmd('MAIL FROM:<not an address')).toMatch(/^501 5\.1\.7 /);
     expect(await c.cmd('FOO')).toMatch(/^500 5\.5\.2 /);
     c.close();
+  });
+
+  it('greets one connection past smtp.maxConnections with 421 4.7.0 and closes it', async () => {
+    const f = await startFerry({ relay: { url: upstream.url }, smtp: { maxConnections: 2 } });
+    try {
+      const open = [await RawSmtp.connect(f.smtpPort), await RawSmtp.connect(f.smtpPort)];
+      const socket = net.connect({ port: f.smtpPort, host: '127.0.0.1' });
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      await new Promise((resolve) => socket.once('close', resolve));
+      expect(text).toBe('421 4.7.0 Too many connections are open to this gateway; please try again in a moment.\r\n');
+      // The two within the limit still work.
+      for (const c of open) expect(await c.cmd('EHLO client.test')).toMatch(/^250/);
+      open.forEach((c) => c.close());
+    } finally {
+      await f.stopAndClean();
+    }
   });
 
   it('answers commands with 421 4.3.2 once the gateway is shutting down', async () => {

@@ -68,6 +68,9 @@ export interface WebAppOptions {
 
 const HTML = 'text/html; charset=utf-8';
 
+/** Fastify trustProxy function: only the immediate peer (hop 0) is a trusted proxy. */
+const ONE_PROXY_HOP = (_address: string, hop: number): boolean => hop === 0;
+
 // A file name segment is a percent-encoded display name of up to 200 characters, so it can be
 // far longer than find-my-way's default 100-character limit, which would turn it into a 404.
 const MAX_PARAM_LENGTH = 4096;
@@ -110,7 +113,11 @@ export async function buildWebApp(opts: WebAppOptions): Promise<FastifyInstance>
   const app = Fastify({
     ...(typeof opts.logger === 'object' ? { loggerInstance: opts.logger } : { logger: opts.logger ?? false }),
     ...(opts.tls ? { https: loadTls(opts.tls) } : {}),
-    trustProxy: opts.trustProxy ?? false,
+    // `true` trusts the one proxy in front (the socket's peer) and no one before it: Fastify's own
+    // `true` trusts every hop, so the client's own X-Forwarded-For entry (left-most) would become
+    // request.ip behind any proxy that appends to the header, and a client could pick a new
+    // address per request and walk past the rate limits and the admin login limit.
+    trustProxy: opts.trustProxy === true ? ONE_PROXY_HOP : (opts.trustProxy ?? false),
     // Fastify's request log lines carry raw URLs, and URLs carry tokens: see plugins/access-log.ts.
     logController: new LogController({ disableRequestLogging: true }),
     // Only GETs and HEADs are served; nothing needs a body.

@@ -48,8 +48,9 @@ export function isHttps(request: FastifyRequest | undefined, trustProxy: boolean
   if ((request.raw.socket as { encrypted?: boolean } | undefined)?.encrypted) return true;
   if (!trustProxy) return false;
   const xfp = request.headers['x-forwarded-proto'];
-  const first = (Array.isArray(xfp) ? xfp[0] : xfp)?.split(',')[0]?.trim().toLowerCase();
-  return first === 'https';
+  // The last value is the one the trusted proxy added; earlier ones are whatever the client sent.
+  const last = (Array.isArray(xfp) ? xfp.join(',') : xfp)?.split(',').pop()?.trim().toLowerCase();
+  return last === 'https';
 }
 
 export function applySecurityHeaders(reply: FastifyReply, request?: FastifyRequest, opts: SecurityHeaderOptions = {}): void {
