@@ -340,7 +340,9 @@ export const configSchema = z.strictObject({
         .union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))])
         .pipe(
           z.array(
-            z.string().refine((s) => /^(?:[A-Za-z0-9_.-]{1,40}:)?\S{24,}$/.test(s), {
+            // "alice:short" must not pass as a 24-character token without a name: whatever looks
+            // like NAME: is a name, and the token after it must be long enough on its own.
+            z.string().refine((s) => /^(?:[A-Za-z0-9_.-]{1,40}:\S{24,}|(?![A-Za-z0-9_.-]{1,40}:)\S{24,})$/.test(s), {
               message: 'expected TOKEN or NAME:TOKEN, with a token of at least 24 characters and no spaces',
             }),
           ),

@@ -85,6 +85,9 @@ describe('authentication', () => {
     expect(shown).not.toContain(ALICE);
     expect(shown).not.toContain(BOB);
     expect(() => loadConfig({ env: {}, overrides: { admin: { token: 'short' } } })).toThrow(/admin\.token.*at least 24 characters/);
+    // A named token whose secret is short is refused, not taken as one long unnamed token.
+    expect(() => loadConfig({ env: { FERRY_ADMIN_TOKENS: 'alice:0123456789abcdefgh' }, overrides: {} })).toThrow(/admin\.tokens.*NAME:TOKEN/);
+    expect(loadConfig({ env: { FERRY_ADMIN_TOKENS: 'alice:0123456789abcdefghijklmn' }, overrides: {} }).admin.tokens).toEqual(['alice:0123456789abcdefghijklmn']);
   });
 
   it('after 20 failed authentications an address gets 429, right token included, in the API and the UI', async () => {
