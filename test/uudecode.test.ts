@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { UuDecoder } from '../gateway/uudecode.js';
 import { pseudoRandom } from './helpers/mail.js';
 
@@ -21,6 +21,7 @@ async function decode(encoded: Buffer, chunk: number): Promise<Buffer> {
 
 describe.skipIf(!uuencode)('x-uuencode parts decode to the original bytes', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-uu-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   for (const size of [0, 1, 44, 45, 46, 100_003]) {
     it(`${size} bytes, any chunking, LF or CRLF`, async () => {
       const data = pseudoRandom(size, `uu${size}`);

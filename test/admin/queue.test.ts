@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import nodemailer from 'nodemailer';
@@ -597,6 +598,7 @@ describe.skipIf(!pgUrl)('admin API: queue on PostgreSQL', () => {
     await pgApp?.close();
     await db?.destroy();
     if (pgUrl) await pgAdmin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('lists, filters, pages, retries and deletes, with 409 for a leased entry', async () => {
