@@ -112,7 +112,14 @@ export async function main(argv: string[]): Promise<void> {
         }
         throw err;
       });
-      stopOnSignals(() => running.stop(), logger, config.shutdown.timeout);
+      // The roles' own timers are unref'd (they must not keep a test or an embedding process
+      // alive); a `ferry worker` has no listening socket, so without this it would exit at once.
+      const keepAlive = setInterval(() => undefined, 60 * 60 * 1000);
+      stopOnSignals(
+        () => running.stop().finally(() => clearInterval(keepAlive)),
+        logger,
+        config.shutdown.timeout,
+      );
       return;
     }
     default:

@@ -80,11 +80,17 @@ const cidrList = () =>
       ),
     );
 
+// One transform rather than a union of literals: a union's failure reads "Invalid input", and
+// the message must say what is allowed.
 const bool = () =>
-  z.union([
-    z.boolean(),
-    z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' }).transform((s) => ['true', '1', 'yes'].includes(s)),
-  ]);
+  z.union([z.boolean(), z.number(), z.string()]).transform((v, ctx) => {
+    if (typeof v === 'boolean') return v;
+    const s = String(v).trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(s)) return true;
+    if (['false', '0', 'no', 'off'].includes(s)) return false;
+    ctx.addIssue({ code: 'custom', message: 'expected true or false' });
+    return z.NEVER;
+  });
 
 const relayUrl = () =>
   z.string().refine((s) => /^(smtp|smtps):\/\/[^/]+/i.test(s) || /^outbox:.+/.test(s), {

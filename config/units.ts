@@ -40,6 +40,8 @@ export function parseSize(value: unknown): number | undefined {
 export function parseDuration(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
   if (typeof value !== 'string') return undefined;
+  // A bare whole number is milliseconds, as a YAML number is (environment values are strings).
+  if (/^\s*\d+\s*$/.test(value)) return parseDuration(Number(value));
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/i.exec(value);
   if (!m) return undefined;
   const factor = DURATION_UNITS[(m[2] ?? '').toLowerCase()];

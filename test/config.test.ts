@@ -20,7 +20,18 @@ describe('sizes and durations', () => {
     ['90s', 90_000],
     ['12h', 43_200_000],
   ])('duration %s = %d ms', (v, n) => expect(parseDuration(v)).toBe(n));
-  it.each(['10 minutes', '5x', 'd'])('duration %s is refused', (v) => expect(parseDuration(v)).toBeUndefined());
+  it.each([
+    ['500', 500],
+    [' 2500 ', 2500],
+  ])('duration %s (a bare number from the environment) = %d ms', (v, n) => expect(parseDuration(v)).toBe(n));
+  it.each(['10 minutes', '5x', 'd', '1.5', '-5'])('duration %s is refused', (v) => expect(parseDuration(v)).toBeUndefined());
+  it('reads booleans in the usual spellings and says what is allowed otherwise', () => {
+    expect(loadConfig({ env: { FERRY_WEB_TRUST_PROXY: 'off' } }).web.trustProxy).toBe(false);
+    expect(loadConfig({ env: { FERRY_WEB_TRUST_PROXY: 'yes' } }).web.trustProxy).toBe(true);
+    expect(loadConfig({ env: {}, overrides: { web: { trustProxy: true } } }).web.trustProxy).toBe(true);
+    expect(() => loadConfig({ env: { FERRY_WEB_TRUST_PROXY: 'maybe' } })).toThrow(/^web\.trustProxy = "maybe" is not allowed \(set in FERRY_WEB_TRUST_PROXY\): expected true or false$/);
+    expect(loadConfig({ env: { FERRY_SMTP_SOCKET_TIMEOUT: '500' } }).smtp.socketTimeout).toBe(500);
+  });
 });
 
 describe('loading', () => {

@@ -112,7 +112,7 @@ describe('web.rateLimit settings', () => {
     ['FERRY_WEB_RATE_LIMIT_MAX', '0', /^web\.rateLimit\.max = "0" is not allowed \(set in FERRY_WEB_RATE_LIMIT_MAX\): expected a whole number from 1/],
     ['FERRY_WEB_RATE_LIMIT_WINDOW', '10 minutes', /^web\.rateLimit\.window = "10 minutes" is not allowed .*expected a duration/],
     ['FERRY_WEB_RATE_LIMIT_MISS_WINDOW', '500ms', /^web\.rateLimit\.missWindow = "500ms" is not allowed .*from 1s to 24h/],
-    ['FERRY_WEB_RATE_LIMIT_ENABLED', 'off', /^web\.rateLimit\.enabled = "off" is not allowed \(set in FERRY_WEB_RATE_LIMIT_ENABLED\)/],
+    ['FERRY_WEB_RATE_LIMIT_ENABLED', 'sometimes', /^web\.rateLimit\.enabled = "sometimes" is not allowed \(set in FERRY_WEB_RATE_LIMIT_ENABLED\): expected true or false$/],
   ])('%s=%s is refused with one line naming the key', (name, value, message) => {
     expect(() => loadConfig({ env: { [name]: value } })).toThrow(ConfigError);
     expect(() => loadConfig({ env: { [name]: value } })).toThrow(message);
