@@ -266,3 +266,26 @@ export async function recordDownload(db: Db, d: DownloadRecord): Promise<void> {
     });
   }
 }
+
+/** Counted downloads per file of a transfer (a zip counts for every file in it): what web.maxDownloads and rule limits are checked against. */
+export interface DownloadUse {
+  /** Counted downloads per file index, zips included. */
+  used(idx: number): number;
+}
+
+export async function downloadUse(db: Db, transferId: string): Promise<DownloadUse> {
+  const rows = await db
+    .selectFrom('downloads')
+    .select(['file_idx', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('transfer_id', '=', transferId)
+    .where('counted', '=', 1)
+    .groupBy('file_idx')
+    .execute();
+  let zips = 0;
+  const byFile = new Map<number, number>();
+  for (const r of rows) {
+    if (r.file_idx === null) zips += Number(r.n);
+    else byFile.set(Number(r.file_idx), Number(r.n));
+  }
+  return { used: (idx) => (byFile.get(idx) ?? 0) + zips };
+}

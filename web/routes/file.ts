@@ -1,10 +1,10 @@
 import { pipeline, type Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
-import { getFile, type BlobStore, type Db, type StoredFile } from '../../storage/index.js';
+import { downloadUse, getFile, type BlobStore, type Db, type StoredFile } from '../../storage/index.js';
 import { ByteCounter, logDownloadOnClose } from '../download-log.js';
 import { LimitReachedError, NotFoundError, UnavailableError } from '../errors.js';
 import { hasBody, planFileResponse } from '../file-response.js';
-import { downloadLimit, downloadUse } from '../limits.js';
+import { downloadLimit } from '../limits.js';
 import { classifyRequest } from '../scanners.js';
 import { abortOnClientGone, openBlob } from '../serve.js';
 

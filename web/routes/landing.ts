@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { fileUrl, landingUrl, listFiles, type Db, type StoredFile } from '../../storage/index.js';
+import { downloadUse, fileUrl, landingUrl, listFiles, type Db, type DownloadUse, type StoredFile } from '../../storage/index.js';
 import { LimitReachedError, UnavailableError } from '../errors.js';
-import { downloadLimit, downloadUse, type DownloadUse } from '../limits.js';
+import { downloadLimit } from '../limits.js';
 import { landingPage } from '../pages/landing.js';
 import type { PageContext } from '../pages/layout.js';
 import { planTransferZip, ZIP_PATH } from './zip.js';

@@ -1,10 +1,10 @@
 import { pipeline, Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
-import { displayName, listFiles, type BlobStore, type Db, type StoredFile, type Transfer } from '../../storage/index.js';
+import { displayName, downloadUse, listFiles, type BlobStore, type Db, type StoredFile, type Transfer } from '../../storage/index.js';
 import { ByteCounter, logDownloadOnClose } from '../download-log.js';
 import { LimitReachedError, NotFoundError, UnavailableError } from '../errors.js';
 import { attachmentDisposition, FILE_CSP } from '../file-response.js';
-import { downloadLimit, downloadUse } from '../limits.js';
+import { downloadLimit } from '../limits.js';
 import { classifyRequest } from '../scanners.js';
 import { abortOnClientGone, openBlob } from '../serve.js';
 import { planZip, zipChunks, type ZipPlan } from '../zip.js';
