@@ -1,6 +1,6 @@
 import type { BlobStore } from './blob-store.js';
 import type { Db } from './database.js';
-import { deleteTransferRecords, listFiles, listStalePending } from './records.js';
+import { deleteTransferRecords, listFiles } from './records.js';
 
 /** Deletes a transfer's blobs, then its records. Safe to call twice. */
 export async function discardTransfer(db: Db, blobs: BlobStore, transferId: string): Promise<void> {
@@ -9,20 +9,15 @@ export async function discardTransfer(db: Db, blobs: BlobStore, transferId: stri
 }
 
 /**
- * Removes pending transfers older than `maxAgeMs` with their blobs: what a crash mid-message
- * leaves behind. The full retention sweeper (expiry, partial uploads) builds on this.
+ * Deletes every blob under a transfer's key prefix (newBlobKey: t/ID/...), including blobs a
+ * message uploaded before its database went away and so never got a file record. Returns how
+ * many were deleted.
  */
-export async function sweepStalePending(db: Db, blobs: BlobStore, maxAgeMs: number, now = Date.now()): Promise<number> {
-  const stale = await listStalePending(db, now - maxAgeMs);
-  for (const t of stale) {
-    // A message whose database went away mid-DATA can have uploaded a blob without writing its
-    // file record: every blob under the transfer's key prefix (newBlobKey: t/ID/...) goes too.
-    const orphans: string[] = [];
-    for await (const key of blobs.list(`t/${t.id}/`)) orphans.push(key);
-    for (const key of orphans) await blobs.delete(key);
-    await discardTransfer(db, blobs, t.id);
-  }
-  return stale.length;
+export async function deleteBlobsUnder(blobs: BlobStore, transferId: string): Promise<number> {
+  const keys: string[] = [];
+  for await (const key of blobs.list(`t/${transferId}/`)) keys.push(key);
+  for (const key of keys) await blobs.delete(key);
+  return keys.length;
 }
 
 /**

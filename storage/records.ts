@@ -204,12 +204,6 @@ export async function deleteTransferRecords(db: Db, transferId: string): Promise
   });
 }
 
-/** Pending transfers created before `before` (left by a crash). */
-export async function listStalePending(db: Db, before: number): Promise<Transfer[]> {
-  const rows = await db.selectFrom('transfers').selectAll().where('state', '=', 'pending').where('created_at', '<', before).execute();
-  return rows.map(toTransfer);
-}
-
 /** Downloads that counted (full bodies actually sent) for a transfer, for the per-transfer limit. */
 export async function countCountedDownloads(db: Db, transferId: string): Promise<number> {
   const r = await db

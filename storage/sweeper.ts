@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { appendAudit } from './audit.js';
 import type { BlobStore } from './blob-store.js';
-import { discardTransfer, sweepIncompleteUploads } from './cleanup.js';
+import { deleteBlobsUnder, discardTransfer, sweepIncompleteUploads } from './cleanup.js';
 import type { Db } from './database.js';
 import { deleteTransferRecords, listFiles } from './records.js';
 
@@ -95,16 +95,6 @@ async function claim(db: Db, id: string, step: Step, me: string, now: number, le
   return Number(r.numUpdatedRows) === 1;
 }
 
-/** Blobs under the transfer's key prefix that no file record names (an upload cut by a crash). */
-async function deleteLeftoverBlobs(blobs: BlobStore, transferId: string): Promise<number> {
-  let n = 0;
-  for await (const key of blobs.list(`t/${transferId}/`)) {
-    await blobs.delete(key);
-    n++;
-  }
-  return n;
-}
-
 export async function sweepOnce(db: Db, blobs: BlobStore, opts: SweepOptions): Promise<SweepSummary> {
   const now = opts.now ?? Date.now();
   const me = opts.workerId ?? newWorkerId();
@@ -180,7 +170,7 @@ export async function sweepOnce(db: Db, blobs: BlobStore, opts: SweepOptions): P
             await blobs.delete(f.blobKey);
             s.blobsDeleted++;
           }
-          await deleteLeftoverBlobs(blobs, r.id);
+          await deleteBlobsUnder(blobs, r.id);
           const wasLive = r.state === 'live';
           await db.transaction().execute(async (trx) => {
             await trx
@@ -267,7 +257,7 @@ export async function sweepOnce(db: Db, blobs: BlobStore, opts: SweepOptions): P
         try {
           const files = await listFiles(db, r.id);
           // Leftovers first: discardTransfer removes the records that name the transfer.
-          const leftovers = await deleteLeftoverBlobs(blobs, r.id);
+          const leftovers = await deleteBlobsUnder(blobs, r.id);
           await discardTransfer(db, blobs, r.id);
           s.blobsDeleted += Math.max(files.length, leftovers);
           s.bytesFreed += Number(r.total_bytes);

@@ -15,7 +15,6 @@ import {
   getTransfer,
   hashToken,
   listFiles,
-  listStalePending,
   markLive,
   newId,
   newQueueId,
@@ -23,7 +22,7 @@ import {
   openDatabase,
   FsBlobStore,
   recordDownload,
-  sweepStalePending,
+  sweepOnce,
   type Db,
 } from '../../storage/index.js';
 import { tempDir } from '../helpers/ferry.js';
@@ -119,14 +118,13 @@ describe.each(drivers)('records on $name', (driver) => {
       const { Readable } = await import('node:stream');
       await blobs.put(`${old.id}/1`, Readable.from([Buffer.from('left by a crash')]));
       await addFile(db, { transferId: old.id, idx: 1, name: 'x', contentType: 'text/plain', size: 15, sha256: 'd'.repeat(64), blobKey: `${old.id}/1` });
-      const stale = (await listStalePending(db, Date.now() - 3_600_000)).map((t) => t.id);
-      expect(stale).toContain(old.id);
-      expect(stale).not.toContain(fresh.id);
-      expect(stale).not.toContain(live.id);
-      expect(await sweepStalePending(db, blobs, 3_600_000)).toBeGreaterThanOrEqual(1);
+      // The worker's sweeper (storage/sweeper.ts) is what removes them.
+      const summary = await sweepOnce(db, blobs, { keepRecordsMs: 180 * 86_400_000, stalePendingMs: 3_600_000 });
+      expect(summary.abandoned).toBeGreaterThanOrEqual(1);
       expect(await getTransfer(db, old.id)).toBeUndefined();
       expect(await blobs.exists(`${old.id}/1`)).toBe(false);
       expect(await getTransfer(db, fresh.id)).toBeDefined();
+      expect((await getTransfer(db, live.id))?.state).toBe('live');
       await discardTransfer(db, blobs, fresh.id);
       expect(await getTransfer(db, fresh.id)).toBeUndefined();
     } finally {
