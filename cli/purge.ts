@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { newWorkerId, sweepOnce, type SweepPhase, type SweepProgress, type SweepSummary } from '../storage/index.js';
+import { newWorkerId, sweepOnce, type SweepPhase, type SweepProgress, type SweepSummary } from '../worker/sweeper.js';
 import { bytes, openAdminStorage, parseFlags, UsageError } from './admin-output.js';
 
 // `ferry purge [--dry-run] [--json]`: one retention sweep now, the same as the worker runs on

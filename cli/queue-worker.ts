@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { QueueRunner } from '../gateway/queue-runner.js';
+import { QueueRunner } from '../worker/queue-runner.js';
 import { createRelay } from '../gateway/relay.js';
 import { sweepSpool } from '../gateway/spool.js';
 import type { Storage } from '../storage/index.js';

@@ -3,9 +3,11 @@ import type { Config } from '../config/schema.js';
 import { storageOptionsFrom } from './storage-options.js';
 import { Gateway } from '../gateway/gateway.js';
 import { ConfigError, redactUrlPassword } from '../config/index.js';
-import { openBlobStore, openStorage, retentionBounds, RetentionRuleError, seedRetentionRules, startSweeper, type Storage } from '../storage/index.js';
-import { buildWebApp } from '../web/app.js';
-import type { QueueRunner } from '../gateway/queue-runner.js';
+import { openBlobStore, openStorage, retentionBounds, RetentionRuleError, seedRetentionRules, type Storage } from '../storage/index.js';
+import { startSweeper } from '../worker/sweeper.js';
+import { buildSite } from '../admin/site.js';
+import type { FastifyInstance } from 'fastify';
+import type { QueueRunner } from '../worker/queue-runner.js';
 import { startQueueRunner } from './queue-worker.js';
 import { readinessCheck } from './health.js';
 import { countSweep, useDatabaseForMetrics } from './metrics.js';
@@ -20,7 +22,7 @@ export type Role = 'gateway' | 'web' | 'worker';
 export interface RunningFerry {
   storage: Storage;
   gateway: Gateway;
-  web: Awaited<ReturnType<typeof buildWebApp>>;
+  web: FastifyInstance;
   smtpPort: number;
   webPort: number;
   queueRunner?: QueueRunner;
@@ -30,7 +32,7 @@ export interface RunningFerry {
 export interface RunningRoles {
   storage: Storage;
   gateway?: Gateway;
-  web?: Awaited<ReturnType<typeof buildWebApp>>;
+  web?: FastifyInstance;
   smtpPort?: number;
   webPort?: number;
   /** metrics.port's listener, when set. */
@@ -87,7 +89,7 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
       // own, so that slow recipients holding sockets cannot starve the uploads, nor the reverse.
       const webBlobs = roles.includes('gateway') && storage.blobs.kind === 's3' ? openBlobStore(config.storage.blobs, { s3: storageOptionsFrom(config).s3 }) : storage.blobs;
       if (webBlobs !== storage.blobs) lastStops.push(() => webBlobs.close());
-      const web = await buildWebApp({
+      const web = await buildSite({
         publicUrl: config.web.publicUrl,
         db: storage.db,
         blobs: webBlobs,
@@ -146,7 +148,7 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
 }
 
 /**
- * The worker role's upkeep: the retention sweeper (storage/sweeper.ts, docs/retention.md) at
+ * The worker role's upkeep: the retention sweeper (worker/sweeper.ts, docs/retention.md) at
  * start and every retention.sweepInterval. It deletes the files of expired, revoked and deleted
  * transfers, removes records after retention.keepRecords, removes transfers left pending by a
  * process that died mid-message (older than an hour) and aborts incomplete multipart uploads.

@@ -6,7 +6,7 @@ import net from 'node:net';
 // 32 MiB, the same threads that do all file I/O). Past `max` failures in the window, the address
 // is refused at once, right password included, until the window ends: guessing is cut off
 // without the server hashing anything, and without telling the guesser whether a guess was right.
-// Like the admin side's limiter (web/admin/auth-limit.ts), which the gateway may not import.
+// Like the admin side's limiter (admin/auth-limit.ts), which the gateway may not import.
 
 export interface SmtpAuthLimitOptions {
   /** Failed logins per client address per window. Default 20 (as for admin logins). */

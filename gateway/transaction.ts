@@ -19,6 +19,7 @@ import {
   newQueueId,
   newToken,
   enqueue,
+  backoff,
   queueBlobKey,
   type BlobStore,
   type Db,
@@ -31,7 +32,6 @@ import { NoticeInserter } from './notice-inserter.js';
 import { noticeHtml, noticeText, placeholderText } from './notice.js';
 import { Offloader, type OffloadedFile, type OffloadSink } from './offloader.js';
 import { deliver, queueNotice } from './queue-delivery.js';
-import { backoff } from './queue-runner.js';
 import type { Relay } from './relay.js';
 import { nextHopReply, replies, type Reply } from './replies.js';
 import { Spool } from './spool.js';

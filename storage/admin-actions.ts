@@ -6,7 +6,7 @@ import { DAY_MS, loadPolicy, type RetentionBounds } from './retention.js';
 
 // What an admin can do to one transfer: revoke, change the expiry, hold, release, delete now.
 // Shared by the admin API, the admin UI and `ferry transfers`. Each change is one conditional
-// UPDATE, so it cannot race the sweeper (see storage/sweeper.ts), and each is recorded in the
+// UPDATE, so it cannot race the sweeper (see worker/sweeper.ts), and each is recorded in the
 // audit log in the same transaction.
 
 export type AdminActionErrorKind = 'not_found' | 'conflict' | 'out_of_bounds';

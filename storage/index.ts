@@ -15,6 +15,5 @@ export * from './queue.js';
 export * from './s3-blob-store.js';
 export * from './semaphore.js';
 export * from './retention.js';
-export * from './sweeper.js';
 export type { TransferState } from './schema.js';
 export * from './tokens.js';

@@ -339,3 +339,8 @@ export async function queueSize(db: Db): Promise<number> {
 export async function queueOldestAgeMs(db: Db, now = Date.now()): Promise<number> {
   return (await queueStats(db, now)).oldestAgeMs;
 }
+
+/** Wait before the attempt after `attempts` attempts: the schedule's entry, the last one repeating. */
+export function backoff(schedule: number[], attempts: number): number {
+  return schedule[Math.min(Math.max(attempts - 1, 0), schedule.length - 1)]!;
+}

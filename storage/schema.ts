@@ -33,7 +33,7 @@ export interface TransfersTable {
   hold_reason: ColumnType<string | null, string | null | undefined, string | null>;
   /** When the blobs were deleted (expiry, revocation or delete now); null while they exist. */
   purged_at: ColumnType<number | null, number | null | undefined, number | null>;
-  /** Worker that owns this row for a sweep step, and since when (a lease; see storage/sweeper.ts). */
+  /** Worker that owns this row for a sweep step, and since when (a lease; see worker/sweeper.ts). */
   sweep_claim: ColumnType<string | null, string | null | undefined, string | null>;
   sweep_claimed_at: ColumnType<number | null, number | null | undefined, number | null>;
 }

@@ -21,8 +21,6 @@ import { healthRoutes, type ReadinessCheck } from './routes/health.js';
 import { homeRoutes } from './routes/home.js';
 import { landingRoutes } from './routes/landing.js';
 import { zipRoutes } from './routes/zip.js';
-import { adminEnabled, adminPlugin } from './admin/index.js';
-import type { RetentionBounds } from '../storage/index.js';
 import { loadTls, type TlsInput } from './tls.js';
 
 export interface WebAppOptions {
@@ -62,9 +60,31 @@ export interface WebAppOptions {
   metrics?: boolean;
   /** Tests only: zip sizes and offsets from this value on use ZIP64 fields. */
   zip64Threshold?: number;
-  /** admin.*: the admin API and UI under /admin (web/admin); off when no token is given. */
-  admin?: { token?: string; tokens?: readonly string[]; retention: RetentionBounds; sessionTtlMs?: number };
+  /**
+   * Features mounted beside the download pages by whoever composes the process (the admin side,
+   * admin/site.ts). The web service itself knows none of them.
+   */
+  mounts?: readonly WebMount[];
 }
+
+/** What a mounted feature may use of the site: the same look, clock and storage as the pages. */
+export interface SiteInfo {
+  db: Db;
+  blobs: BlobStore;
+  publicUrl: string;
+  /** Path prefix of the public URL ("" or "/ferry"), which a proxy strips on the way in. */
+  pathPrefix: string;
+  stylesheet: string;
+  icon: string;
+  brand: Brand;
+  maxDownloads: number;
+  trustProxy: boolean;
+  now: () => number;
+  /** False when the rate limits are off (tests). */
+  rateLimited: boolean;
+}
+
+export type WebMount = (app: FastifyInstance, site: SiteInfo) => Promise<void>;
 
 const HTML = 'text/html; charset=utf-8';
 
@@ -185,22 +205,20 @@ export async function buildWebApp(opts: WebAppOptions): Promise<FastifyInstance>
     },
     { prefix: '/t/:token' },
   );
-  if (opts.admin && adminEnabled(opts.admin)) {
-    await app.register(adminPlugin, {
-      ...opts.admin,
-      db: opts.db,
-      blobs: opts.blobs,
-      maxDownloads,
-      publicUrl: opts.publicUrl,
-      pathPrefix: prefix,
-      stylesheet: site.stylesheet,
-      icon: site.icon,
-      brand,
-      trustProxy: Boolean(opts.trustProxy),
-      now,
-      ...(opts.rateLimit === false ? { authLimit: false as const } : {}),
-    });
-  }
+  const info: SiteInfo = {
+    db: opts.db,
+    blobs: opts.blobs,
+    publicUrl: opts.publicUrl,
+    pathPrefix: prefix,
+    stylesheet: site.stylesheet,
+    icon: site.icon,
+    brand,
+    maxDownloads,
+    trustProxy: Boolean(opts.trustProxy),
+    now,
+    rateLimited: opts.rateLimit !== false,
+  };
+  for (const mount of opts.mounts ?? []) await mount(app, info);
 
   return app;
 }

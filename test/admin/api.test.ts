@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, redactConfig } from '../../config/index.js';
 import { DAY_MS, recordDownload, seedRetentionRules } from '../../storage/index.js';
-import { buildWebApp } from '../../web/app.js';
+import { buildSite } from '../../admin/site.js';
 import { addTransfer, makeEnv, PUBLIC_URL, type Env, type Fixture } from '../web/helpers.js';
 
 const ALICE = 'alice-token-0123456789abcdefghij';
@@ -25,7 +25,7 @@ async function api(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?
 beforeAll(async () => {
   env = await makeEnv();
   await seedRetentionRules(env.db, bounds);
-  app = await buildWebApp({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, admin: { tokens: [`alice:${ALICE}`, BOB], retention: bounds } });
+  app = await buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, admin: { tokens: [`alice:${ALICE}`, BOB], retention: bounds } });
   const now = Date.now();
   t1 = await addTransfer(env, { files: [{ name: 'Quarterly report.pdf', data: Buffer.from('pdf') }], sender: 'carol@corp.example', createdAt: day0, expiresAt: now + 5 * DAY_MS });
   t2 = await addTransfer(env, { files: [{ name: 'holiday.jpg', data: Buffer.from('jpg') }, { name: 'notes.txt', data: Buffer.from('txt') }], sender: 'dave@corp.example', createdAt: day0 + DAY_MS, expiresAt: now + 5 * DAY_MS });
@@ -91,7 +91,7 @@ describe('authentication', () => {
   });
 
   it('after 20 failed authentications an address gets 429, right token included, in the API and the UI', async () => {
-    const limited = await buildWebApp({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, admin: { token: ALICE, retention: bounds } });
+    const limited = await buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, admin: { token: ALICE, retention: bounds } });
     try {
       for (let i = 0; i < 20; i++) {
         expect((await limited.inject({ url: '/admin/api/rules', headers: auth(`wrong-${i}-0123456789abcdefghijkl`) })).statusCode).toBe(401);
@@ -116,7 +116,7 @@ describe('authentication', () => {
   });
 
   it('is off entirely when no token is configured', async () => {
-    const off = await buildWebApp({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, admin: { retention: bounds } });
+    const off = await buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, admin: { retention: bounds } });
     try {
       expect((await off.inject({ url: '/admin/api/transfers', headers: auth() })).statusCode).toBe(404);
       expect((await off.inject({ url: '/admin/api/openapi.json' })).statusCode).toBe(404);

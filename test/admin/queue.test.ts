@@ -18,7 +18,7 @@ import {
   type Db,
   type QueueRecipient,
 } from '../../storage/index.js';
-import { buildWebApp } from '../../web/app.js';
+import { buildSite } from '../../admin/site.js';
 import { freePort, startFerry, tempDir, type TestFerry } from '../helpers/ferry.js';
 import { pseudoRandom } from '../helpers/mail.js';
 import { Upstream } from '../helpers/upstream.js';
@@ -26,7 +26,7 @@ import { addTransfer, makeEnv, PUBLIC_URL, type Env } from '../web/helpers.js';
 
 // The delivery queue in the admin API and UI: listing with filters and pages, one entry's
 // detail, retry now (one or all), delete silently or with a DSN, each audited. Entries are made
-// with the storage functions the gateway uses (as test/queue-runner.test.ts does); the last block
+// with the storage functions the gateway uses (as test/worker/queue-runner.test.ts does); the last block
 // queues a real message in a whole Ferry whose next hop is down and drives it through the API.
 
 const ALICE = 'alice-token-0123456789abcdefghij';
@@ -85,7 +85,7 @@ const blobExists = (id: string) => env.blobs.exists(queueBlobKey(id));
 beforeAll(async () => {
   env = await makeEnv();
   await seedRetentionRules(env.db, bounds);
-  app = await buildWebApp({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, admin: { tokens: [`alice:${ALICE}`], retention: bounds } });
+  app = await buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, admin: { tokens: [`alice:${ALICE}`], retention: bounds } });
 });
 afterAll(async () => {
   await app?.close();
@@ -592,7 +592,7 @@ describe.skipIf(!pgUrl)('admin API: queue on PostgreSQL', () => {
     u.pathname = `/${dbName}`;
     db = await openDatabase(u.toString());
     blobs = new FsBlobStore(`${dir}/blobs`);
-    pgApp = await buildWebApp({ publicUrl: PUBLIC_URL, db, blobs, rateLimit: false, admin: { tokens: [`alice:${ALICE}`], retention: bounds } });
+    pgApp = await buildSite({ publicUrl: PUBLIC_URL, db, blobs, rateLimit: false, admin: { tokens: [`alice:${ALICE}`], retention: bounds } });
   });
   afterAll(async () => {
     await pgApp?.close();

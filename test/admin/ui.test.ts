@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS, getTransfer, listAudit, seedRetentionRules } from '../../storage/index.js';
-import { buildWebApp } from '../../web/app.js';
+import { buildSite } from '../../admin/site.js';
 import { addTransfer, makeEnv, PUBLIC_URL, type Env } from '../web/helpers.js';
 
 // The admin UI without a browser: login, session cookie flags, CSRF on every form, validation
@@ -44,7 +44,7 @@ const form = (cookie: string, fields: Record<string, string>) => ({
 beforeAll(async () => {
   env = await makeEnv();
   await seedRetentionRules(env.db, bounds);
-  app = await buildWebApp({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, admin: { token: TOKEN, retention: bounds } });
+  app = await buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, admin: { token: TOKEN, retention: bounds } });
 });
 afterAll(async () => {
   await app?.close();
@@ -80,7 +80,7 @@ describe('admin UI', () => {
     expect(setCookie).toMatch(/; SameSite=Strict/);
     expect(setCookie).toMatch(/; Path=\/admin/);
     expect(setCookie).not.toMatch(/; Secure/);
-    const behindProxy = await buildWebApp({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, trustProxy: true, admin: { token: TOKEN, retention: bounds } });
+    const behindProxy = await buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, trustProxy: true, admin: { token: TOKEN, retention: bounds } });
     try {
       const tls = await login(behindProxy, { 'x-forwarded-proto': 'https' });
       expect(tls.setCookie).toMatch(/; Secure/);

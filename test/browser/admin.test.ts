@@ -4,7 +4,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { DAY_MS, enqueue, getQueueEntry, getRule, getTransfer, newQueueId, queueBlobKey, recordDownload, seedRetentionRules } from '../../storage/index.js';
-import { buildWebApp } from '../../web/app.js';
+import { buildSite } from '../../admin/site.js';
 import { addTransfer, makeEnv, type Env, type Fixture } from '../web/helpers.js';
 import { chromiumMissing, launchChromium, screenshot, watchedContext, type Problem } from './chromium.js';
 
@@ -33,7 +33,7 @@ describe.skipIf(Boolean(missing))('admin UI in Chromium', () => {
   beforeAll(async () => {
     env = await makeEnv();
     await seedRetentionRules(env.db, bounds);
-    app = await buildWebApp({ publicUrl: 'http://127.0.0.1', db: env.db, blobs: env.blobs, rateLimit: false, logger: false, admin: { token: TOKEN, retention: bounds } });
+    app = await buildSite({ publicUrl: 'http://127.0.0.1', db: env.db, blobs: env.blobs, rateLimit: false, logger: false, admin: { token: TOKEN, retention: bounds } });
     await app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     // Some history for the charts: transfers and downloads over the last days.

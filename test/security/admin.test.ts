@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS, enqueue, getQueueEntry, newQueueId, seedRetentionRules } from '../../storage/index.js';
-import { buildWebApp } from '../../web/app.js';
+import { buildSite } from '../../admin/site.js';
 import { makeEnv, PUBLIC_URL, type Env } from '../web/helpers.js';
 
 // The admin side, attacked from outside: every API route enumerated from the running app must
@@ -19,7 +19,7 @@ const clock = () => now;
 let app: FastifyInstance;
 
 const build = (token: string, extra: Record<string, unknown> = {}) =>
-  buildWebApp({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, now: clock, admin: { token, retention: bounds, ...extra } });
+  buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, now: clock, admin: { token, retention: bounds, ...extra } });
 
 function cookieOf(res: { headers: Record<string, unknown> }, name: string): string | undefined {
   const list = ([] as string[]).concat((res.headers['set-cookie'] as string | string[] | undefined) ?? []);

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS, seedRetentionRules } from '../../storage/index.js';
-import { buildWebApp } from '../../web/app.js';
+import { buildSite } from '../../admin/site.js';
 import { makeEnv, PUBLIC_URL, type Env } from '../web/helpers.js';
 
 // web.trustProxy: true means one reverse proxy in front of Ferry. Most proxies (HAProxy with
@@ -18,7 +18,7 @@ let app: FastifyInstance;
 beforeAll(async () => {
   env = await makeEnv();
   await seedRetentionRules(env.db, bounds);
-  app = await buildWebApp({
+  app = await buildSite({
     publicUrl: PUBLIC_URL,
     db: env.db,
     blobs: env.blobs,

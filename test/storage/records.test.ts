@@ -22,9 +22,9 @@ import {
   openDatabase,
   FsBlobStore,
   recordDownload,
-  sweepOnce,
   type Db,
 } from '../../storage/index.js';
+import { sweepOnce } from '../../worker/sweeper.js';
 import { tempDir } from '../helpers/ferry.js';
 import { createDatabase, dropDatabase, PG_MISSING, pgUrl } from './backends.js';
 
@@ -118,7 +118,7 @@ describe.each(drivers)('records on $name', (driver) => {
       const { Readable } = await import('node:stream');
       await blobs.put(`${old.id}/1`, Readable.from([Buffer.from('left by a crash')]));
       await addFile(db, { transferId: old.id, idx: 1, name: 'x', contentType: 'text/plain', size: 15, sha256: 'd'.repeat(64), blobKey: `${old.id}/1` });
-      // The worker's sweeper (storage/sweeper.ts) is what removes them.
+      // The worker's sweeper (worker/sweeper.ts) is what removes them.
       const summary = await sweepOnce(db, blobs, { keepRecordsMs: 180 * 86_400_000, stalePendingMs: 3_600_000 });
       expect(summary.abandoned).toBeGreaterThanOrEqual(1);
       expect(await getTransfer(db, old.id)).toBeUndefined();

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countTransfers, sweepOnce } from '../../storage/index.js';
+import { countTransfers } from '../../storage/index.js';
+import { sweepOnce } from '../../worker/sweeper.js';
 import { startFerry, type TestFerry } from '../helpers/ferry.js';
 import { download, fileLinks, sha256 } from '../helpers/mail.js';
 import { RawSmtp } from '../helpers/smtp-client.js';

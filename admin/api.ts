@@ -1,0 +1,212 @@
+import { Readable } from 'node:stream';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import {
+  adminStats,
+  AUDIT_CSV_HEADER,
+  auditCsvLine,
+  auditJsonLine,
+  DAY_MS,
+  deleteRule,
+  deleteTransferNow,
+  getTransfer,
+  holdTransfer,
+  iterateAudit,
+  listAudit,
+  listRules,
+  parseRuleId,
+  reapplyRetention,
+  releaseTransfer,
+  revokeTransfer,
+  searchTransfers,
+  setRule,
+  setTransferExpiry,
+  transferDetail,
+  transferJson,
+  type AuditEntry,
+  type RetentionRule,
+  type TransferState,
+} from '../storage/index.js';
+import { bearerToken, matchToken } from './auth.js';
+import type { AdminContext } from './context.js';
+import { openApiDocument } from './openapi.js';
+import { QueueActionError } from './queue-actions.js';
+import { queueApi } from './queue-api.js';
+import { ApiError, parseInput, toApiError } from './api-errors.js';
+import {
+  auditExportQuery,
+  auditQuery,
+  expiryBody,
+  reasonBody,
+  ruleBody,
+  ruleIdParam,
+  statsQuery,
+  transferIdParam,
+  transferSearchQuery,
+} from './schemas.js';
+
+// The admin REST API under /admin/api. JSON in and out; errors are
+// { "error": { "code", "message", "issues"? } } with 400 (bad input), 401 (no or wrong token),
+// 404, 409 (the transfer's state does not allow it, or a queue entry is being delivered). Every change is in the audit log as
+// admin:NAME.
+
+export function ruleJson(r: RetentionRule) {
+  return { id: r.id, kind: r.kind, match: r.match || null, days: r.periodMs / DAY_MS, downloadLimit: r.downloadLimit, source: r.source, updatedAt: new Date(r.updatedAt).toISOString(), updatedBy: r.updatedBy };
+}
+
+export function auditJson(e: AuditEntry) {
+  return { id: e.id, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, transferId: e.transferId, detail: e.detail };
+}
+
+/** The audit entries matching a query, streamed as CSV or JSON lines (bounded memory). */
+export function auditExportStream(ctx: AdminContext, q: z.output<typeof auditExportQuery>): Readable {
+  const filter = { action: q.action, transferId: q.transferId, actor: q.actor, since: q.since, until: q.until };
+  return Readable.from(
+    (async function* () {
+      if (q.format === 'csv') yield AUDIT_CSV_HEADER;
+      for await (const e of iterateAudit(ctx.db, filter)) yield q.format === 'csv' ? auditCsvLine(e) : auditJsonLine(e);
+    })(),
+  );
+}
+
+export function exportHeaders(reply: FastifyReply, format: 'csv' | 'jsonl', now: number): void {
+  const stamp = new Date(now).toISOString().slice(0, 19).replace(/[:T]/g, '-');
+  reply
+    .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8')
+    .header('content-disposition', `attachment; filename="ferry-audit-${stamp}.${format === 'csv' ? 'csv' : 'jsonl'}"`);
+}
+
+export const adminApi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, { ctx }) => {
+  const now = () => ctx.now();
+
+  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    let e = toApiError(err);
+    if (!e) {
+      const status = (err as { statusCode?: number }).statusCode;
+      if (typeof status === 'number' && status >= 400 && status < 500) e = new ApiError(status, 'FERRY_ERR_BAD_REQUEST', (err as Error).message);
+      else {
+        request.log.error({ err }, 'admin API request failed');
+        e = new ApiError(500, 'FERRY_ERR_INTERNAL', 'internal error; see the server log');
+      }
+    }
+    if (e.statusCode === 401) reply.header('www-authenticate', 'Bearer realm="ferry-admin"');
+    return reply.code(e.statusCode).type('application/json; charset=utf-8').send({ error: { code: e.code, message: e.message, ...(e.issues ? { issues: e.issues } : {}) } });
+  });
+  app.setNotFoundHandler((_request, reply) =>
+    reply.code(404).type('application/json; charset=utf-8').send({ error: { code: 'FERRY_ERR_NOT_FOUND', message: 'no such admin API endpoint; see /admin/api/openapi.json' } }),
+  );
+
+  // The description is public: it says what the API does, not what is stored.
+  app.get('/openapi.json', async (_request, reply) => reply.type('application/json; charset=utf-8').send(openApiDocument(ctx.publicUrl)));
+
+  // Everything else needs the bearer token.
+  await app.register(async (app) => {
+    app.addHook('onRequest', async (request, reply) => {
+      const wait = ctx.authLimit.blockedFor(request);
+      if (wait !== undefined) {
+        reply.header('retry-after', String(wait));
+        throw new ApiError(429, 'FERRY_ERR_RATE_LIMITED', `too many failed authentications from this address; try again in ${wait} s`);
+      }
+      const admin = matchToken(ctx.tokens, bearerToken(request.headers.authorization));
+      if (!admin) {
+        await ctx.authLimit.fail(request);
+        throw new ApiError(401, 'FERRY_ERR_UNAUTHORIZED', 'send Authorization: Bearer <admin token> (admin.token or admin.tokens)');
+      }
+      request.ferryAdmin = admin;
+    });
+    const actor = (request: FastifyRequest) => `admin:${request.ferryAdmin!.name}`;
+
+    app.get('/transfers', async (request) => {
+      const q = parseInput(transferSearchQuery, request.query);
+      const page = await searchTransfers(ctx.db, { sender: q.sender, recipient: q.recipient, fileName: q.file, from: q.from, to: q.to, state: q.state as TransferState | 'held' | undefined, limit: q.limit, cursor: q.cursor }, now());
+      return { items: page.items.map((t) => transferJson(t, now())), nextCursor: page.nextCursor };
+    });
+
+    app.get('/transfers/:id', async (request) => {
+      const { id } = parseInput(transferIdParam, request.params);
+      const d = await transferDetail(ctx.db, id);
+      if (!d) throw new ApiError(404, 'FERRY_ERR_TRANSFER_NOT_FOUND', `no transfer ${id}`);
+      return {
+        ...transferJson(d.transfer, now()),
+        effectiveMaxDownloads: d.transfer.maxDownloads ?? ctx.maxDownloads,
+        files: d.files.map((f) => ({ idx: f.idx, name: f.name, contentType: f.contentType, size: f.size, sha256: f.sha256 })),
+        countedDownloads: d.countedDownloads,
+        downloads: d.downloads.map((x) => ({ ...x, at: new Date(x.at).toISOString() })),
+        audit: (await listAudit(ctx.db, { transferId: id, limit: 200 })).map(auditJson),
+      };
+    });
+
+    app.post('/transfers/:id/revoke', async (request) => {
+      const { id } = parseInput(transferIdParam, request.params);
+      const b = parseInput(reasonBody, request.body ?? {});
+      return transferJson(await revokeTransfer(ctx.db, id, actor(request), b.reason), now());
+    });
+
+    app.post('/transfers/:id/expiry', async (request) => {
+      const { id } = parseInput(transferIdParam, request.params);
+      const b = parseInput(expiryBody, request.body ?? {});
+      let expiresAt = b.expiresAt;
+      if (expiresAt === undefined) {
+        const t = await getTransfer(ctx.db, id);
+        if (!t) throw new ApiError(404, 'FERRY_ERR_TRANSFER_NOT_FOUND', `no transfer ${id}`);
+        expiresAt = t.expiresAt + b.addDays! * DAY_MS;
+      }
+      return transferJson(await setTransferExpiry(ctx.db, id, Math.round(expiresAt), actor(request), ctx.bounds), now());
+    });
+
+    app.post('/transfers/:id/hold', async (request) => {
+      const { id } = parseInput(transferIdParam, request.params);
+      const b = parseInput(reasonBody, request.body ?? {});
+      return transferJson(await holdTransfer(ctx.db, id, actor(request), b.reason), now());
+    });
+
+    app.post('/transfers/:id/release', async (request) => {
+      const { id } = parseInput(transferIdParam, request.params);
+      return transferJson(await releaseTransfer(ctx.db, id, actor(request)), now());
+    });
+
+    app.delete('/transfers/:id', async (request) => {
+      const { id } = parseInput(transferIdParam, request.params);
+      return transferJson(await deleteTransferNow(ctx.db, ctx.blobs, id, actor(request)), now());
+    });
+
+    app.get('/rules', async () => ({ items: (await listRules(ctx.db)).map(ruleJson) }));
+
+    app.put('/rules/:id', async (request) => {
+      const { id } = parseInput(ruleIdParam, request.params);
+      const b = parseInput(ruleBody, request.body ?? {});
+      const { kind, match } = parseRuleId(id);
+      const rule = await setRule(ctx.db, { kind, match, periodMs: b.days * DAY_MS, downloadLimit: b.downloadLimit ?? null }, actor(request), ctx.bounds);
+      const reapplied = b.reapply ? await reapplyRetention(ctx.db, actor(request), ctx.bounds) : null;
+      return { ...ruleJson(rule), ...(reapplied !== null ? { reappliedTransfers: reapplied } : {}) };
+    });
+
+    app.delete('/rules/:id', async (request) => {
+      const { id } = parseInput(ruleIdParam, request.params);
+      if (!(await deleteRule(ctx.db, id, actor(request)))) throw new ApiError(404, 'FERRY_ERR_RULE_NOT_FOUND', `no rule ${id}`);
+      return { deleted: id };
+    });
+
+    app.post('/rules/reapply', async (request) => ({ reappliedTransfers: await reapplyRetention(ctx.db, actor(request), ctx.bounds) }));
+
+    app.get('/stats', async (request) => {
+      const q = parseInput(statsQuery, request.query);
+      return adminStats(ctx.db, { days: q.days, now: now() });
+    });
+
+    app.get('/audit', async (request) => {
+      const q = parseInput(auditQuery, request.query);
+      const items = await listAudit(ctx.db, { action: q.action, transferId: q.transferId, actor: q.actor, since: q.since, until: q.until, beforeId: q.before, limit: q.limit });
+      const last = items[items.length - 1];
+      return { items: items.map(auditJson), nextBefore: items.length === q.limit && last ? last.id : null };
+    });
+
+    app.get('/audit/export', async (request, reply) => {
+      const q = parseInput(auditExportQuery, request.query);
+      exportHeaders(reply, q.format, now());
+      return reply.send(auditExportStream(ctx, q));
+    });
+
+    await app.register(queueApi, { ctx });
+  });
+};
