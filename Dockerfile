@@ -24,6 +24,8 @@ COPY config ./config
 COPY gateway ./gateway
 COPY storage ./storage
 COPY web ./web
+COPY admin ./admin
+COPY worker ./worker
 # npm ci runs the "prepare" script, which compiles to dist/; then the dev dependencies go.
 RUN npm ci --no-audit --no-fund \
  && npm prune --omit=dev --no-audit --no-fund \
