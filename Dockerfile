@@ -6,8 +6,12 @@
 #   docker build -t ferry .
 #   docker run -p 2525:2525 -p 8080:8080 -v ferry-data:/data ferry
 #
-# The default command is `ferry start` (gateway, web and worker in one process); give another
-# command to run one role, e.g. `docker run ferry gateway` or `docker run ferry check-config`.
+# The default command is `ferry start` (gateway and web in one worker process per CPU the
+# container may use, the worker role once); give another command to run one role, e.g.
+# `docker run ferry gateway` or `docker run ferry check-config`. With a CPU limit (--cpus),
+# set FERRY_PROCESSES to it: Node counts the CPUs it may run on, not the quota.
+#
+# Node 24 LTS (the default below) is recommended; Ferry also runs on Node 20.19 or newer.
 
 ARG NODE_IMAGE=node:24-slim
 
@@ -19,11 +23,13 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
+COPY admin ./admin
 COPY cli ./cli
 COPY config ./config
 COPY gateway ./gateway
 COPY storage ./storage
 COPY web ./web
+COPY worker ./worker
 COPY admin ./admin
 COPY worker ./worker
 # npm ci runs the "prepare" script, which compiles to dist/; then the dev dependencies go.

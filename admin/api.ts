@@ -9,6 +9,7 @@ import {
   DAY_MS,
   deleteRule,
   deleteTransferNow,
+  displayName,
   getTransfer,
   holdTransfer,
   iterateAudit,
@@ -28,10 +29,12 @@ import {
   type TransferState,
 } from '../storage/index.js';
 import { bearerToken, matchToken } from './auth.js';
+import { isReadOnlyMethod, refuseReadOnly } from './roles.js';
 import type { AdminContext } from './context.js';
 import { openApiDocument } from './openapi.js';
 import { QueueActionError } from './queue-actions.js';
 import { queueApi } from './queue-api.js';
+import { quarantineApi } from './quarantine.js';
 import { ApiError, parseInput, toApiError } from './api-errors.js';
 import {
   auditExportQuery,
@@ -47,6 +50,7 @@ import {
 
 // The admin REST API under /admin/api. JSON in and out; errors are
 // { "error": { "code", "message", "issues"? } } with 400 (bad input), 401 (no or wrong token),
+// 403 (a read-only token asked for a change: FERRY_ERR_READ_ONLY), 429 (too many wrong tokens),
 // 404, 409 (the transfer's state does not allow it, or a queue entry is being delivered). Every change is in the audit log as
 // admin:NAME.
 
@@ -102,17 +106,24 @@ export const adminApi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, {
   // Everything else needs the bearer token.
   await app.register(async (app) => {
     app.addHook('onRequest', async (request, reply) => {
-      const wait = ctx.authLimit.blockedFor(request);
-      if (wait !== undefined) {
-        reply.header('retry-after', String(wait));
-        throw new ApiError(429, 'FERRY_ERR_RATE_LIMITED', `too many failed authentications from this address; try again in ${wait} s`);
-      }
-      const admin = matchToken(ctx.tokens, bearerToken(request.headers.authorization));
+      const presented = bearerToken(request.headers.authorization);
+      // No credential at all is not a failed guess (auth-limit.ts): not counted.
+      if (!presented) throw new ApiError(401, 'FERRY_ERR_UNAUTHORIZED', 'send Authorization: Bearer <admin token> (admin.token, admin.tokens or admin.readonlyTokens)');
+      const blocked = await ctx.authLimit.gate(request);
+      const admin = matchToken(ctx.tokens, presented);
       if (!admin) {
         await ctx.authLimit.fail(request);
-        throw new ApiError(401, 'FERRY_ERR_UNAUTHORIZED', 'send Authorization: Bearer <admin token> (admin.token or admin.tokens)');
+        if (blocked !== undefined) {
+          reply.header('retry-after', String(blocked));
+          throw new ApiError(429, 'FERRY_ERR_RATE_LIMITED', `too many failed authentications from this address; try again in ${blocked} s`);
+        }
+        throw new ApiError(401, 'FERRY_ERR_UNAUTHORIZED', 'send Authorization: Bearer <admin token> (admin.token, admin.tokens or admin.readonlyTokens)');
       }
-      request.ferryAdmin = admin;
+      request.ferryAdmin = { name: admin.name, role: admin.role };
+      if (admin.role === 'readonly' && !isReadOnlyMethod(request.method)) {
+        await refuseReadOnly(ctx, request, `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`);
+        throw new ApiError(403, 'FERRY_ERR_READ_ONLY', `${admin.name} has a read-only token (admin.readonlyTokens): it may search and view, not change anything`);
+      }
     });
     const actor = (request: FastifyRequest) => `admin:${request.ferryAdmin!.name}`;
 
@@ -129,7 +140,8 @@ export const adminApi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, {
       return {
         ...transferJson(d.transfer, now()),
         effectiveMaxDownloads: d.transfer.maxDownloads ?? ctx.maxDownloads,
-        files: d.files.map((f) => ({ idx: f.idx, name: f.name, contentType: f.contentType, size: f.size, sha256: f.sha256 })),
+        // Names as the landing page shows them (storage/filenames.ts): no bidi overrides, control or invisible characters.
+        files: d.files.map((f) => ({ idx: f.idx, name: displayName(f.name), contentType: f.contentType, size: f.size, sha256: f.sha256 })),
         countedDownloads: d.countedDownloads,
         downloads: d.downloads.map((x) => ({ ...x, at: new Date(x.at).toISOString() })),
         audit: (await listAudit(ctx.db, { transferId: id, limit: 200 })).map(auditJson),
@@ -208,5 +220,6 @@ export const adminApi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, {
     });
 
     await app.register(queueApi, { ctx });
+    await app.register(quarantineApi, { ctx });
   });
 };

@@ -1,40 +1,54 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 // Admin authentication. The API takes `Authorization: Bearer TOKEN`; the UI logs in with the
-// same token and then carries a session cookie.
+// same token (or through single sign-on, oidc.ts) and then carries a session cookie.
 //
-// Sessions are stateless: the cookie is "v1.TOKENID.ISSUED.NONCE.MAC", the MAC keyed with the admin
-// token itself. So every web process accepts a session another one issued (no shared session
-// store), and replacing a token in the configuration ends every session made with it. The CSRF
-// token of a form is another MAC of the session cookie, so it cannot be made without the
-// cookie's secret and is different for every session.
+// Sessions are server-side (storage/admin-sessions.ts): the cookie holds a random session id,
+// the database only its hash, so logging out or revoking a session in the UI ends it on every
+// web process at once, and a copied cookie stops working. The CSRF token of a form is a MAC
+// keyed with the session id, so it cannot be made without the cookie and differs per session.
+
+/** What an admin may do: everything, or look without changing anything (admin.readonlyTokens, SSO readonly groups). */
+export type AdminRole = 'admin' | 'readonly';
 
 export interface AdminToken {
   /** For the audit log: the NAME of "NAME:TOKEN", or "token-" and the first hex of its hash. */
   name: string;
-  /** Public id of the token (hash prefix), used in session cookies. */
+  /** Public id of the token (hash prefix), kept with the sessions it opened. */
   id: string;
-  secret: string;
+  role: AdminRole;
   digest: Buffer;
+}
+
+/** Who a request is authenticated as: a token, or a session (which may come from SSO and have no token). */
+export interface AdminIdentity {
+  name: string;
+  role: AdminRole;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
-/** admin.token and admin.tokens ("TOKEN" or "NAME:TOKEN") as a list. */
-export function parseAdminTokens(token: string | undefined, tokens: readonly string[] = []): AdminToken[] {
+/**
+ * admin.token and admin.tokens ("TOKEN" or "NAME:TOKEN") as full admins, admin.readonlyTokens
+ * as read-only ones. A secret listed in both is taken once, as the full admin it was first
+ * listed as, so a typo never silently widens or narrows a role twice.
+ */
+export function parseAdminTokens(token: string | undefined, tokens: readonly string[] = [], readonlyTokens: readonly string[] = []): AdminToken[] {
   const out: AdminToken[] = [];
-  const add = (name: string | undefined, secret: string) => {
+  const add = (name: string | undefined, secret: string, role: AdminRole) => {
     const digest = sha256(secret);
     const id = digest.toString('hex').slice(0, 16);
     if (out.some((t) => t.id === id)) return;
-    out.push({ name: name ?? `token-${id.slice(0, 8)}`, id, secret, digest });
+    out.push({ name: name ?? `token-${id.slice(0, 8)}`, id, role, digest });
   };
-  if (token) add(undefined, token);
-  for (const t of tokens) {
+  const addSpec = (t: string, role: AdminRole) => {
     const m = /^([A-Za-z0-9_.-]{1,40}):(\S{24,})$/.exec(t);
-    if (m) add(m[1], m[2]!);
-    else add(undefined, t);
-  }
+    if (m) add(m[1], m[2]!, role);
+    else add(undefined, t, role);
+  };
+  if (token) add(undefined, token, 'admin');
+  for (const t of tokens) addSpec(t, 'admin');
+  for (const t of readonlyTokens) addSpec(t, 'readonly');
   return out;
 }
 
@@ -56,39 +70,33 @@ export function bearerToken(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-const mac = (key: string, data: string) => createHmac('sha256', key).update(data).digest('base64url');
-
 function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export function issueSession(t: AdminToken, now: number): string {
-  const issued = Math.floor(now / 1000).toString(36);
-  // A random part, so two logins never share a session value (nor a CSRF token).
-  const nonce = randomBytes(9).toString('base64url');
-  return `v1.${t.id}.${issued}.${nonce}.${mac(t.secret, `session:${t.id}:${issued}:${nonce}`)}`;
+/** A new session id for the cookie: 256 random bits. */
+export function newSessionId(): string {
+  return randomBytes(32).toString('base64url');
 }
 
-/** The admin of a valid, unexpired session cookie. */
-export function verifySession(tokens: readonly AdminToken[], cookie: string | undefined, now: number, ttlMs: number): AdminToken | undefined {
-  const m = /^v1\.([0-9a-f]{16})\.([0-9a-z]{1,10})\.([A-Za-z0-9_-]{12})\.([A-Za-z0-9_-]{43})$/.exec(cookie ?? '');
-  if (!m) return undefined;
-  const t = tokens.find((x) => x.id === m[1]);
-  if (!t) return undefined;
-  if (!safeEqual(mac(t.secret, `session:${t.id}:${m[2]}:${m[3]}`), m[4]!)) return undefined;
-  const issuedMs = parseInt(m[2]!, 36) * 1000;
-  if (issuedMs > now + 60_000 || now - issuedMs > ttlMs) return undefined;
-  return t;
+/** What the database keeps of a session id: its SHA-256, so a leaked table opens no session. */
+export function sessionIdHash(sessionId: string): string {
+  return sha256(`ferry-admin-session:${sessionId}`).toString('hex');
 }
 
-export function csrfToken(t: AdminToken, session: string): string {
-  return mac(t.secret, `csrf:${session}`);
+/** Whether a cookie value has the shape of a session id (checked before any database lookup). */
+export function looksLikeSessionId(value: string | undefined): value is string {
+  return !!value && /^[A-Za-z0-9_-]{43}$/.test(value);
 }
 
-export function checkCsrf(t: AdminToken, session: string, submitted: unknown): boolean {
-  return typeof submitted === 'string' && safeEqual(csrfToken(t, session), submitted);
+export function csrfToken(sessionId: string): string {
+  return createHmac('sha256', sessionId).update('csrf').digest('base64url');
+}
+
+export function checkCsrf(sessionId: string, submitted: unknown): boolean {
+  return typeof submitted === 'string' && safeEqual(csrfToken(sessionId), submitted);
 }
 
 /** The login form has no session yet: a random value in a cookie and in the form (double submit). */

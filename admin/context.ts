@@ -1,12 +1,15 @@
-import type { BlobStore, Db, RetentionBounds } from '../storage/index.js';
+import type { AdminSession, BlobStore, Db, RetentionBounds } from '../storage/index.js';
 import type { Brand } from '../web/brand.js';
 import type { AdminAuthLimiter } from './auth-limit.js';
-import type { AdminToken } from './auth.js';
+import type { AdminIdentity, AdminToken } from './auth.js';
+import type { OidcLogin } from './oidc.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The admin a request is authenticated as (bearer token or UI session); set by web/admin. */
-    ferryAdmin?: AdminToken;
+    ferryAdmin?: AdminIdentity;
+    /** The UI session of the request (absent for the API). */
+    ferryAdminSession?: AdminSession;
     /** The CSRF token of the admin UI session, for the forms of the page being rendered. */
     ferryAdminCsrf?: string;
   }
@@ -28,8 +31,12 @@ export interface AdminContext {
   icon: string;
   brand: Brand;
   trustProxy: boolean;
-  sessionTtlMs: number;
+  /** admin.session.idleTimeout and maxAge. */
+  sessionIdleMs: number;
+  sessionMaxAgeMs: number;
   now: () => number;
   /** Failed authentications per client address (auth-limit.ts). */
   authLimit: AdminAuthLimiter;
+  /** Single sign-on, when admin.oidc.issuer is set. */
+  oidc?: OidcLogin;
 }

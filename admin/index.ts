@@ -5,11 +5,12 @@ import { adminApi } from './api.js';
 import { adminAuthLimiter, NO_LIMIT, type AdminAuthLimitOptions } from './auth-limit.js';
 import { parseAdminTokens } from './auth.js';
 import type { AdminContext } from './context.js';
+import { OidcLogin, type OidcSettings } from './oidc.js';
 import { adminUi } from './ui.js';
 
 // The admin side: REST API under /admin/api, UI under /admin. Encapsulated: its cookie and
 // form parsers, error handlers and CSP apply here only, not to the download pages. Off entirely
-// (no route answers) when no admin token is configured.
+// (no route answers) when neither an admin token nor single sign-on is configured.
 
 export interface AdminPluginOptions {
   db: Db;
@@ -18,6 +19,10 @@ export interface AdminPluginOptions {
   token?: string;
   /** admin.tokens: "TOKEN" or "NAME:TOKEN" */
   tokens?: readonly string[];
+  /** admin.readonlyTokens, same form */
+  readonlyTokens?: readonly string[];
+  /** admin.oidc, when its issuer is set */
+  oidc?: OidcSettings;
   retention: RetentionBounds;
   maxDownloads: number;
   publicUrl: string;
@@ -28,19 +33,21 @@ export interface AdminPluginOptions {
   brand: Brand;
   trustProxy: boolean;
   now: () => number;
-  /** How long a UI login lasts. Default 12 hours. */
-  sessionTtlMs?: number;
+  /** A UI session ends after this long without a request. Default 1 hour. */
+  sessionIdleMs?: number;
+  /** ...and this long after login at the latest. Default 12 hours. */
+  sessionMaxAgeMs?: number;
   /** Limit on failed authentications per client address; false turns it off (tests). */
   authLimit?: AdminAuthLimitOptions | false;
 }
 
-export function adminEnabled(opts: { token?: string; tokens?: readonly string[] }): boolean {
-  return parseAdminTokens(opts.token, opts.tokens).length > 0;
+export function adminEnabled(opts: { token?: string; tokens?: readonly string[]; readonlyTokens?: readonly string[]; oidc?: OidcSettings }): boolean {
+  return parseAdminTokens(opts.token, opts.tokens, opts.readonlyTokens).length > 0 || !!opts.oidc?.issuer;
 }
 
 export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (app, opts) => {
-  const tokens = parseAdminTokens(opts.token, opts.tokens);
-  if (tokens.length === 0) return;
+  if (!adminEnabled(opts)) return;
+  const tokens = parseAdminTokens(opts.token, opts.tokens, opts.readonlyTokens);
   const authLimit = opts.authLimit === false ? NO_LIMIT : await adminAuthLimiter(app, opts.authLimit ?? {});
   const ctx: AdminContext = {
     db: opts.db,
@@ -54,9 +61,11 @@ export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (app, o
     icon: opts.icon,
     brand: opts.brand,
     trustProxy: opts.trustProxy,
-    sessionTtlMs: opts.sessionTtlMs ?? 12 * 3_600_000,
+    sessionIdleMs: opts.sessionIdleMs ?? 3_600_000,
+    sessionMaxAgeMs: opts.sessionMaxAgeMs ?? 12 * 3_600_000,
     now: opts.now,
     authLimit,
+    ...(opts.oidc?.issuer ? { oidc: new OidcLogin(opts.oidc) } : {}),
   };
   await app.register(adminApi, { prefix: '/admin/api', ctx });
   await app.register(adminUi, { prefix: '/admin', ctx });

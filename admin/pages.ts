@@ -1,9 +1,9 @@
 import { formatSize } from '../config/units.js';
 import type { AdminStats, AuditEntry, QueueStats, RetentionRule, TransferDetail, Transfer } from '../storage/index.js';
-import { DAY_MS, shownState } from '../storage/index.js';
+import { DAY_MS, displayName, shownState } from '../storage/index.js';
 import { html, type Html } from '../web/html.js';
 import { barChart } from './charts.js';
-import { csrfField, layout, when, type AdminPage } from './layout.js';
+import { breakable, csrfField, detailWords, layout, td, when, type AdminPage } from './layout.js';
 import { queueStatCards } from './queue-pages.js';
 
 // The admin pages. Server-rendered HTML with the download pages' stylesheet plus a few admin
@@ -13,18 +13,23 @@ import { queueStatCards } from './queue-pages.js';
 const size = (n: number) => formatSize(n);
 const days = (ms: number) => String(+(ms / DAY_MS).toFixed(3));
 
-export function loginPage(p: AdminPage, nonce: string, error?: string): string {
+export function loginPage(p: AdminPage, nonce: string, o: { error?: string | undefined; sso: boolean; tokens: boolean }, status?: number): string {
   return layout(
     p,
     'Log in',
-    html`${error ? html`<p class="error" role="alert">${error}</p>` : ''}
-<form class="stack card login" method="post" action="${p.base}/login">
+    html`${o.error ? html`<p class="error" role="alert">${o.error}</p>` : ''}
+${o.sso ? html`<p><a class="btn primary" href="${p.base}/oidc/login">Log in with single sign-on</a></p>` : ''}
+${
+  o.tokens
+    ? html`<form class="stack card login" method="post" action="${p.base}/login">
 <input type="hidden" name="_nonce" value="${nonce}">
-<label class="field" for="token">Admin token (admin.token or one of admin.tokens)
+<label class="field" for="token">Admin token (admin.token, admin.tokens or admin.readonlyTokens)
 <input id="token" name="token" type="password" autocomplete="current-password" required></label>
-<button class="btn primary" type="submit">Log in</button>
-</form>`,
-    error ? 401 : undefined,
+<button class="btn ${o.sso ? 'secondary' : 'primary'}" type="submit">Log in with a token</button>
+</form>`
+    : ''
+}`,
+    status ?? (o.error ? 401 : undefined),
   );
 }
 
@@ -86,7 +91,7 @@ ${
     ? html`<div class="table-wrap"><table class="data" id="transfers">
 <thead><tr><th>Created</th><th>Sender</th><th>Recipients</th><th>Files</th><th class="num">Size</th><th>State</th><th>Expires</th></tr></thead>
 <tbody>${items.map(
-        (t) => html`<tr><td><a href="${p.base}/transfers/${t.id}">${when(t.createdAt)}</a></td><td>${t.sender || '<>'}</td><td>${t.recipients.join(', ')}</td><td class="num">${t.fileCount}</td><td class="num">${size(t.totalBytes)}</td><td>${stateBadge(t, now)}</td><td>${when(t.expiresAt)}</td></tr>`,
+        (t) => html`<tr>${td('Created', html`<a href="${p.base}/transfers/${t.id}">${when(t.createdAt)}</a>`, 'nowrap')}${td('Sender', breakable(t.sender || '<>'), 'addr')}${td('Recipients', breakable(t.recipients.join(', ')), 'addr')}${td('Files', t.fileCount, 'num')}${td('Size', size(t.totalBytes), 'num')}${td('State', stateBadge(t, now))}${td('Expires', when(t.expiresAt), 'nowrap')}</tr>`,
       )}</tbody></table></div>`
     : html`<p>No transfer matches.</p>`
 }
@@ -116,7 +121,7 @@ export function transferPage(p: AdminPage, d: TransferDetail, audit: AuditEntry[
   const st = shownState(t, now);
   const action = (name: string, label: string, body: Html, cls = 'primary') =>
     html`<form class="stack" method="post" action="${p.base}/transfers/${t.id}/${name}">${csrfField(p)}${body}<button class="btn ${cls} small" type="submit">${label}</button></form>`;
-  const canChange = t.state === 'live' && t.purgedAt === null;
+  const canChange = t.state === 'live' && t.purgedAt === null && !p.readonly;
   return layout(
     p,
     `Transfer ${t.id}`,
@@ -132,7 +137,7 @@ ${t.subject !== null ? html`<dt>Subject</dt><dd>${t.subject}</dd>` : ''}
 <dt>Files deleted</dt><dd>${when(t.purgedAt)}</dd>
 <dt>Queue id</dt><dd>${t.queueId}</dd>
 </dl></div>
-<div class="actions-grid">
+${p.readonly ? '' : html`<div class="actions-grid">
 ${canChange && st === 'live' ? html`<div class="card"><h3>Revoke</h3>${action('revoke', 'Revoke links', html`<label class="field" for="r-reason">Reason (optional)<input id="r-reason" name="reason" maxlength="500"></label>`)}</div>` : ''}
 ${
   canChange
@@ -159,15 +164,15 @@ ${
       )}</div>`
     : ''
 }
-</div>
+</div>`}
 <section><h2>Files</h2><div class="table-wrap"><table class="data" id="files"><thead><tr><th>#</th><th>Name</th><th>Type</th><th class="num">Size</th><th>SHA-256</th></tr></thead>
-<tbody>${d.files.map((f) => html`<tr><td>${f.idx}</td><td>${f.name}</td><td>${f.contentType}</td><td class="num">${size(f.size)}</td><td><code>${f.sha256.slice(0, 16)}…</code></td></tr>`)}</tbody></table></div></section>
+<tbody>${d.files.map((f) => html`<tr>${td('#', f.idx)}${td('Name', displayName(f.name))}${td('Type', f.contentType)}${td('Size', size(f.size), 'num')}${td('SHA-256', html`<code>${f.sha256.slice(0, 16)}…</code>`)}</tr>`)}</tbody></table></div></section>
 <section><h2>Download log</h2>${
       d.downloads.length
         ? html`<div class="table-wrap"><table class="data" id="downloads"><thead><tr><th>When</th><th>File</th><th>Status</th><th class="num">Bytes</th><th>Counted</th><th>Client</th><th>User agent</th></tr></thead>
 <tbody>${d.downloads.map(
             (x) =>
-              html`<tr><td>${when(x.at)}</td><td>${x.fileIdx ?? 'zip'}</td><td>${x.status}</td><td class="num">${x.bytesSent}</td><td>${x.counted ? 'yes' : x.scanner ? 'scanner' : 'no'}</td><td>${x.client ?? ''}</td><td>${(x.userAgent ?? '').slice(0, 80)}</td></tr>`,
+              html`<tr>${td('When', when(x.at), 'nowrap')}${td('File', x.fileIdx ?? 'zip')}${td('Status', x.status)}${td('Bytes', x.bytesSent, 'num')}${td('Counted', x.counted ? 'yes' : x.scanner ? 'scanner' : 'no')}${td('Client', x.client ?? '')}${td('User agent', (x.userAgent ?? '').slice(0, 80))}</tr>`,
           )}</tbody></table></div>`
         : html`<p>No downloads yet.</p>`
     }</section>
@@ -176,12 +181,20 @@ ${
   );
 }
 
+/** File names inside an audit detail are shown as the landing page shows them (storage/filenames.ts). */
+function auditDetailShown(d: Record<string, unknown> | null): Record<string, unknown> | null {
+  if (!d) return d;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(d)) out[k] = /name/i.test(k) && typeof v === 'string' ? displayName(v) : Array.isArray(v) && /names|files/i.test(k) ? v.map((x) => (typeof x === 'string' ? displayName(x) : x)) : v;
+  return out;
+}
+
 export function auditTable(items: AuditEntry[], p: AdminPage): Html {
   if (!items.length) return html`<p>Nothing recorded.</p>`;
   return html`<div class="table-wrap"><table class="data" id="audit"><thead><tr><th>When</th><th>Who</th><th>What</th><th>Transfer</th><th>Detail</th></tr></thead>
 <tbody>${items.map(
     (e) =>
-      html`<tr><td>${when(e.at)}</td><td>${e.actor}</td><td>${e.action}</td><td>${e.transferId ? html`<a href="${p.base}/transfers/${e.transferId}">${e.transferId}</a>` : ''}</td><td><code>${e.detail ? JSON.stringify(e.detail) : ''}</code></td></tr>`,
+      html`<tr>${td('When', when(e.at), 'nowrap')}${td('Who', e.actor)}${td('What', e.action.replace(/_/g, ' '), 'nowrap')}${td('Transfer', e.transferId ? html`<a href="${p.base}/transfers/${e.transferId}">${e.transferId}</a>` : '')}${td('Detail', detailWords(auditDetailShown(e.detail)))}</tr>`,
   )}</tbody></table></div>`;
 }
 
@@ -209,8 +222,11 @@ export function rulesPage(p: AdminPage, rules: RetentionRule[], extra: { done?: 
     const dv = mine && v.days !== undefined ? v.days : days(r.periodMs);
     const lv = mine && v.downloadLimit !== undefined ? v.downloadLimit : r.downloadLimit === null ? '' : String(r.downloadLimit);
     const fid = `rule-${r.id.replace(/[^a-z0-9]/gi, '-')}`;
-    return html`<tr id="${fid}"><td>${KIND_LABELS[r.kind] ?? r.kind}</td><td>${r.match || '–'}</td>
-<td><form class="inline" method="post" action="${p.base}/rules">${csrfField(p)}<input type="hidden" name="id" value="${r.id}">
+    if (p.readonly) {
+      return html`<tr id="${fid}">${td('Kind', KIND_LABELS[r.kind] ?? r.kind)}${td('Matches', r.match || '–')}${td('Days · download limit', `${days(r.periodMs)} days${r.downloadLimit !== null ? ` · ${r.downloadLimit} downloads` : ''}`)}${td('Set by', html`${r.source === 'config' ? 'configuration' : r.updatedBy}<br><span class="note">${when(r.updatedAt)}</span>`)}<td></td></tr>`;
+    }
+    return html`<tr id="${fid}">${td('Kind', KIND_LABELS[r.kind] ?? r.kind)}${td('Matches', r.match || '–')}
+<td data-label="Days · download limit"><form class="inline" method="post" action="${p.base}/rules">${csrfField(p)}<input type="hidden" name="id" value="${r.id}">
 <label class="vh" for="${fid}-days">Days for ${r.id}</label><input id="${fid}-days" name="days" type="number" step="any" min="0" value="${dv}" size="6" required>
 ${
   ['minimum', 'maximum'].includes(r.kind)
@@ -218,7 +234,7 @@ ${
     : html`<label class="vh" for="${fid}-limit">Download limit for ${r.id}</label><input id="${fid}-limit" name="downloadLimit" type="number" min="1" step="1" value="${lv}" placeholder="site default" size="8">`
 }
 <button class="btn secondary small" type="submit">Save</button></form>${mine && extra.error ? html`<p class="error" role="alert">${extra.error}</p>` : ''}</td>
-<td>${r.source === 'config' ? 'configuration' : r.updatedBy}<br><span class="note">${when(r.updatedAt)}</span></td>
+${td('Set by', html`${r.source === 'config' ? 'configuration' : r.updatedBy}<br><span class="note">${when(r.updatedAt)}</span>`)}
 <td>${
       ['default', 'minimum', 'maximum'].includes(r.kind)
         ? ''
@@ -233,7 +249,7 @@ ${
 <p>How long links stay downloadable. Most specific wins: a sender address beats a recipient domain, which beats a sender domain, which beats the default. With several recipients the shortest period wins. Every period is kept between the minimum and the maximum. Changes apply to new mail; existing transfers keep their expiry unless you reapply.</p>
 <div class="table-wrap"><table class="data" id="rules"><thead><tr><th>Kind</th><th>Matches</th><th>Days · download limit</th><th>Set by</th><th></th></tr></thead>
 <tbody>${rules.map(rowForm)}</tbody></table></div>
-<section><h2>Add a rule</h2>
+${p.readonly ? '' : html`<section><h2>Add a rule</h2>
 ${newError ? html`<p class="error" role="alert" id="rule-error">${extra.error}</p>` : ''}
 <form class="search" method="post" action="${p.base}/rules" id="new-rule">${csrfField(p)}<input type="hidden" name="id" value="">
 <label class="field" for="n-kind">Kind<select id="n-kind" name="kind">${['recipient_domain', 'sender_domain', 'sender'].map(
@@ -247,7 +263,7 @@ ${newError ? html`<p class="error" role="alert" id="rule-error">${extra.error}</
 </form></section>
 <section><h2>Existing transfers</h2>
 <form class="inline" method="post" action="${p.base}/rules/reapply">${csrfField(p)}<button class="btn secondary small" type="submit">Reapply rules to live transfers</button></form>
-<p class="note">Recomputes the expiry of every live transfer from its creation time; transfers on hold or whose expiry an admin set by hand are kept.</p></section>`,
+<p class="note">Recomputes the expiry of every live transfer from its creation time; transfers on hold or whose expiry an admin set by hand are kept.</p></section>`}`,
     extra.error ? 400 : undefined,
   );
 }

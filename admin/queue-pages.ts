@@ -1,7 +1,7 @@
 import { formatSize } from '../config/units.js';
 import { queueEntryStatus, type QueueEntry, type QueueStats, type Transfer } from '../storage/index.js';
 import { html, type Html } from '../web/html.js';
-import { csrfField, layout, when, type AdminPage } from './layout.js';
+import { breakable, csrfField, layout, td, when, type AdminPage } from './layout.js';
 
 // The admin UI's queue pages: the list, one entry with "Retry now" and "Delete", and the
 // confirmation step of a delete. No script: every action is a POST form with the CSRF token.
@@ -41,7 +41,7 @@ const stateBadge = (e: QueueEntry, now: number) => {
 const sender = (e: QueueEntry) => (e.sender ? e.sender : '<>');
 
 function recipientList(e: QueueEntry): Html {
-  return html`<ul class="rcpts">${e.recipients.map((r) => html`<li>${r.address} <span class="badge r-${r.state}">${r.state}</span></li>`)}</ul>`;
+  return html`<ul class="rcpts">${e.recipients.map((r) => html`<li>${breakable(r.address)} <span class="badge r-${r.state}">${r.state}</span></li>`)}</ul>`;
 }
 
 const QUEUE_DONE: Record<string, string> = {
@@ -103,13 +103,13 @@ ${
 <thead><tr><th>Queue id</th><th>Sender</th><th>Recipients</th><th class="num">Attempts</th><th>Age</th><th>Next attempt</th><th>Last error</th></tr></thead>
 <tbody>${v.items.map(
         (e) =>
-          html`<tr><td class="nowrap"><a href="${p.base}/queue/${e.id}">${e.id}</a>${e.kind === 'dsn' ? html` <span class="badge">notice</span>` : ''}<br>${stateBadge(e, v.now)}</td><td>${sender(e)}</td><td>${recipientList(e)}</td><td class="num">${e.attempts}</td><td class="nowrap">${ageText(v.now - e.createdAt)}</td><td>${nextAttempt(e, v.now)}</td><td>${(e.lastError ?? '').slice(0, 200)}</td></tr>`,
+          html`<tr>${td('Queue id', html`<a href="${p.base}/queue/${e.id}">${e.id}</a>${e.kind === 'dsn' ? html` <span class="badge">notice</span>` : ''}<br>${stateBadge(e, v.now)}`, 'nowrap')}${td('Sender', breakable(sender(e)), 'addr')}${td('Recipients', recipientList(e), 'addr')}${td('Attempts', e.attempts, 'num')}${td('Age', ageText(v.now - e.createdAt), 'nowrap')}${td('Next attempt', nextAttempt(e, v.now))}${td('Last error', (e.lastError ?? '').slice(0, 200))}</tr>`,
       )}</tbody></table></div>`
     : html`<p>${filtered ? 'No queue entry matches.' : 'The queue is empty: the next hop has taken every message.'}</p>`
 }
 ${v.nextUrl ? html`<p class="pager"><a href="${v.nextUrl}" rel="next">Next page</a></p>` : ''}
 ${
-  v.stats.size
+  v.stats.size && !p.readonly
     ? html`<section><h2>Retry everything</h2>
 <form class="inline" method="post" action="${p.base}/queue/retry">${csrfField(p)}<button class="btn secondary small" type="submit">Retry all now</button></form>
 <p class="note">Makes every entry due now, for instance once the next hop is back.</p></section>`
@@ -147,14 +147,16 @@ ${e.dsnEnvid || e.dsnRet ? html`<dt>DSN parameters</dt><dd>${e.dsnRet ? `RET=${e
 <section><h2>Recipients</h2><div class="table-wrap"><table class="data" id="recipients"><thead><tr><th>Address</th><th>State</th><th>Last reply</th><th>Notify</th></tr></thead>
 <tbody>${e.recipients.map(
       (r) =>
-        html`<tr><td>${r.address}</td><td><span class="badge r-${r.state}">${r.state}</span></td><td>${r.response ?? (r.code !== undefined ? String(r.code) : '')}</td><td>${(r.notify ?? []).join(', ')}</td></tr>`,
+        html`<tr>${td('Address', r.address, 'addr')}${td('State', html`<span class="badge r-${r.state}">${r.state}</span>`)}${td('Last reply', r.response ?? (r.code !== undefined ? String(r.code) : ''))}${td('Notify', (r.notify ?? []).join(', '))}</tr>`,
     )}</tbody></table></div></section>
 ${
   st === 'delivering'
     ? html`<p class="note">A worker is delivering this entry right now (until ${when(e.leaseUntil)}); retry and delete are possible once it is done.</p>`
     : st === 'bouncing'
       ? html`<p class="note">This entry is being returned: the next worker pass sends ${sender(e)} a failure notice and removes it.</p>`
-      : html`<div class="actions-grid">
+      : p.readonly
+        ? ''
+        : html`<div class="actions-grid">
 <div class="card"><h3>Retry now</h3><form class="stack" method="post" action="${p.base}/queue/${e.id}/retry">${csrfField(p)}<p class="note">A worker tries it within queue.pollInterval.</p><button class="btn primary small" type="submit">Retry now</button></form></div>
 <div class="card"><h3>Delete</h3><form class="stack" method="get" action="${p.base}/queue/${e.id}/delete">
 ${

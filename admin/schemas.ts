@@ -1,17 +1,20 @@
 import { z } from 'zod';
+import { DAY_MS } from '../storage/index.js';
 
 // Input of the admin API (and of the UI's forms), validated with zod. openapi.ts builds the
 // OpenAPI description from these same schemas, so the two cannot disagree.
 
 export const TRANSFER_STATES = ['live', 'expired', 'revoked', 'deleted', 'pending', 'held'] as const;
 
-const isoDate = (what: string) =>
+const BARE_DATE = /^\d{4}-\d{2}-\d{2}$/;
+/** A date or time in UTC, as ms. `endOfDay`: a bare date means the end of that day (an upper bound that includes the day). */
+const isoDate = (what: string, opts: { endOfDay?: boolean } = {}) =>
   z
     .string()
     .refine((s) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && Number.isFinite(Date.parse(s)), {
       message: `${what}: expected a date such as 2026-12-01 or 2026-12-01T10:00:00Z`,
     })
-    .transform((s) => Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T00:00:00Z` : s));
+    .transform((s) => (BARE_DATE.test(s) ? Date.parse(`${s}T00:00:00Z`) + (opts.endOfDay ? DAY_MS : 0) : Date.parse(s)));
 
 const text = (max = 200) => z.string().trim().max(max).optional().transform((s) => (s ? s : undefined));
 
@@ -22,7 +25,8 @@ export const transferSearchQuery = z.strictObject({
   recipient: text().describe('part of a recipient address'),
   file: text().describe('part of a file name'),
   from: isoDate('from').optional().describe('created at or after (UTC)'),
-  to: isoDate('to').optional().describe('created before (UTC)'),
+  // A bare date is the whole day, as in the CLI: from=D&to=D finds that day's transfers.
+  to: isoDate('to', { endOfDay: true }).optional().describe('created before this time, or on or before this day for a bare date (UTC)'),
   state: z.enum(TRANSFER_STATES, { message: `state: expected one of ${TRANSFER_STATES.join(', ')}` }).optional(),
   limit: z.coerce.number().int().min(1, { message: 'limit: expected 1 to 200' }).max(200, { message: 'limit: expected 1 to 200' }).default(50),
   cursor: z.string().max(200).optional().describe('nextCursor of the previous page'),

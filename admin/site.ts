@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { RetentionBounds } from '../storage/index.js';
 import { buildWebApp, type WebAppOptions, type WebMount } from '../web/app.js';
+import type { AdminAuthLimitOptions } from './auth-limit.js';
 import { adminEnabled, adminPlugin } from './index.js';
+import type { OidcSettings } from './oidc.js';
 
 // The admin side is mounted into the web service's Fastify app (same port, same look), but the
 // web service does not import it: the process that composes the roles (cli/start.ts) passes
@@ -10,16 +12,39 @@ import { adminEnabled, adminPlugin } from './index.js';
 export interface AdminOptions {
   token?: string;
   tokens?: readonly string[];
+  readonlyTokens?: readonly string[];
+  /** admin.oidc; single sign-on is on when its issuer is set. */
+  oidc?: Partial<OidcSettings>;
   retention: RetentionBounds;
-  sessionTtlMs?: number;
+  sessionIdleMs?: number;
+  sessionMaxAgeMs?: number;
+  /** admin.lockoutDelay and the failure limit (tests make them small). */
+  authLimit?: AdminAuthLimitOptions;
 }
 
-/** The admin API and UI under /admin as a web mount; undefined when no admin token is set. */
+function oidcSettings(o: Partial<OidcSettings> | undefined): OidcSettings | undefined {
+  if (!o?.issuer || !o.clientId) return undefined;
+  return {
+    issuer: o.issuer,
+    clientId: o.clientId,
+    ...(o.clientSecret ? { clientSecret: o.clientSecret } : {}),
+    allowedEmails: o.allowedEmails ?? [],
+    ...(o.groupsClaim ? { groupsClaim: o.groupsClaim } : {}),
+    adminGroups: o.adminGroups ?? [],
+    readonlyGroups: o.readonlyGroups ?? [],
+  };
+}
+
+/** The admin API and UI under /admin as a web mount; undefined when neither a token nor SSO is set. */
 export function adminMount(admin: AdminOptions | undefined): WebMount | undefined {
-  if (!admin || !adminEnabled(admin)) return undefined;
+  if (!admin) return undefined;
+  const { oidc: rawOidc, authLimit, ...rest } = admin;
+  const oidc = oidcSettings(rawOidc);
+  if (!adminEnabled({ ...rest, ...(oidc ? { oidc } : {}) })) return undefined;
   return async (app, site) => {
     await app.register(adminPlugin, {
-      ...admin,
+      ...rest,
+      ...(oidc ? { oidc } : {}),
       db: site.db,
       blobs: site.blobs,
       maxDownloads: site.maxDownloads,
@@ -30,12 +55,12 @@ export function adminMount(admin: AdminOptions | undefined): WebMount | undefine
       brand: site.brand,
       trustProxy: site.trustProxy,
       now: site.now,
-      ...(site.rateLimited ? {} : { authLimit: false as const }),
+      ...(site.rateLimited ? { authLimit: authLimit ?? {} } : { authLimit: false as const }),
     });
   };
 }
 
-/** The web service with the admin side mounted (when `admin` names a token). */
+/** The web service with the admin side mounted (when `admin` names a token or SSO). */
 export function buildSite(opts: WebAppOptions & { admin?: AdminOptions }): Promise<FastifyInstance> {
   const { admin, ...web } = opts;
   const mount = adminMount(admin);

@@ -5,6 +5,10 @@ import {
   AdminActionError,
   adminStats,
   appendAudit,
+  createAdminSession,
+  endAdminSession,
+  listAdminSessions,
+  useAdminSession,
   AUDIT_ACTIONS,
   DAY_MS,
   deleteRule,
@@ -31,7 +35,10 @@ import { assetVersion } from '../web/routes/assets.js';
 import { ADMIN_CSS } from './admin-css.js';
 import { auditExportStream, exportHeaders } from './api.js';
 import { toApiError } from './api-errors.js';
-import { checkCsrf, checkLoginNonce, csrfToken, issueSession, matchToken, newLoginNonce, verifySession } from './auth.js';
+import { checkCsrf, checkLoginNonce, csrfToken, looksLikeSessionId, matchToken, newLoginNonce, newSessionId, sessionIdHash, type AdminIdentity } from './auth.js';
+import { decodeFlow, encodeFlow, OidcRefused } from './oidc.js';
+import { isReadOnlyMethod, refuseReadOnly } from './roles.js';
+import { sessionsPage } from './sessions-page.js';
 import type { AdminContext } from './context.js';
 import { queueUi } from './queue-ui.js';
 import type { AdminPage } from './layout.js';
@@ -48,18 +55,26 @@ import {
 } from './pages.js';
 import { auditExportQuery, describeIssues, transferSearchQuery } from './schemas.js';
 
-// The admin UI under /admin. Login with an admin token gives a session cookie (HttpOnly,
-// SameSite=Strict, Secure over TLS, path /admin); every form that changes something carries a
-// CSRF token derived from the session (auth.ts) and is refused without it. No JavaScript.
+// The admin UI under /admin. Login with an admin token (or single sign-on, oidc.ts) opens a
+// server-side session (storage/admin-sessions.ts) whose random id is the cookie: HttpOnly,
+// SameSite=Strict, and over HTTPS named with the __Host- prefix (Secure, Path=/, no Domain), so
+// no other host or path can set or shadow it. Over plain HTTP (a laptop, a test) browsers refuse
+// __Host- cookies, so the cookie is then "ferry_admin" with Path=/admin, not Secure; see
+// docs/admin.md. Every form that changes something carries a CSRF token derived from the session
+// (auth.ts) and is refused without it. No JavaScript.
 
-const SESSION_COOKIE = 'ferry_admin';
-const NONCE_COOKIE = 'ferry_admin_login';
 const HTML = 'text/html; charset=utf-8';
 /** Like the download pages' CSP (no script at all here), but forms may post to this site. */
 export function adminCsp(logoUrl?: string): string {
   let img = "'self' data:";
   if (logoUrl && /^https:\/\//i.test(logoUrl)) img += ` ${new URL(logoUrl).origin}`;
   return `default-src 'none'; style-src 'self'; img-src ${img}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`;
+}
+
+/** Cookie names: the __Host- prefix wherever the browser will accept it (HTTPS). */
+export function adminCookieNames(https: boolean) {
+  const p = https ? '__Host-' : '';
+  return { session: `${p}ferry_admin`, nonce: `${p}ferry_admin_login`, oidc: `${p}ferry_admin_oidc` };
 }
 
 type Body = Record<string, unknown> | undefined;
@@ -80,16 +95,46 @@ export const adminUi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, { 
     icon: ctx.icon,
     brandName: ctx.brand.name,
     ...(ctx.brand.logoUrl ? { logoUrl: ctx.brand.logoUrl } : {}),
-    ...(request.ferryAdmin ? { admin: request.ferryAdmin.name, csrf: request.ferryAdminCsrf } : {}),
+    ...(request.ferryAdmin ? { admin: request.ferryAdmin.name, csrf: request.ferryAdminCsrf, readonly: request.ferryAdmin.role === 'readonly' } : {}),
     ...(active ? { active } : {}),
   });
-  const cookieOptions = (request: FastifyRequest, maxAgeSeconds?: number) => ({
-    path: ctx.base,
+  const https = (request: FastifyRequest) => isHttps(request, ctx.trustProxy);
+  const names = (request: FastifyRequest) => adminCookieNames(https(request));
+  const cookieOptions = (request: FastifyRequest, maxAgeSeconds?: number, sameSite: 'strict' | 'lax' = 'strict') => ({
+    // NB __Host- cookies must be Secure, have Path=/ and no Domain, or the browser drops them.
+    path: https(request) ? '/' : ctx.base,
     httpOnly: true,
-    sameSite: 'strict' as const,
-    secure: isHttps(request, ctx.trustProxy),
+    sameSite,
+    secure: https(request),
     ...(maxAgeSeconds !== undefined ? { maxAge: maxAgeSeconds } : {}),
   });
+  /** The live session of the request's cookie, with its id; undefined when there is none. */
+  const currentSession = async (request: FastifyRequest) => {
+    const sid = request.cookies[names(request).session];
+    if (!looksLikeSessionId(sid)) return undefined;
+    const s = await useAdminSession(ctx.db, sessionIdHash(sid), ctx.now(), ctx.sessionIdleMs);
+    if (!s) return undefined;
+    // A token removed from the configuration (or moved to another role) ends its sessions.
+    if (s.method === 'token' && !ctx.tokens.some((t) => t.id === s.tokenId && t.role === s.role)) return undefined;
+    if (s.method === 'oidc' && !ctx.oidc) return undefined;
+    return { sid, session: s };
+  };
+  const openSession = async (request: FastifyRequest, reply: FastifyReply, who: AdminIdentity, method: 'token' | 'oidc', tokenId?: string) => {
+    const sid = newSessionId();
+    await createAdminSession(ctx.db, {
+      secretHash: sessionIdHash(sid),
+      name: who.name,
+      role: who.role,
+      method,
+      tokenId: tokenId ?? null,
+      client: request.ip,
+      userAgent: typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'] : null,
+      now: ctx.now(),
+      maxAgeMs: ctx.sessionMaxAgeMs,
+    });
+    reply.setCookie(names(request).session, sid, cookieOptions(request, Math.floor(ctx.sessionMaxAgeMs / 1000)));
+    await appendAudit(ctx.db, { actor: `admin:${who.name}`, action: 'admin_login', detail: { client: request.ip, method, role: who.role }, at: ctx.now() });
+  };
 
   const csp = adminCsp(ctx.brand.logoUrl);
   app.addHook('onRequest', async (_request, reply) => {
@@ -107,58 +152,132 @@ export const adminUi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, { 
   app.get('/assets/admin.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=86400').send(ADMIN_CSS));
 
   // ---- login ----
-  const showLogin = (request: FastifyRequest, reply: FastifyReply, error?: string) => {
+  const showLogin = (request: FastifyRequest, reply: FastifyReply, error?: string, status?: number) => {
     const nonce = newLoginNonce();
-    reply.setCookie(NONCE_COOKIE, nonce, cookieOptions(request, 3600));
-    return reply.code(error ? 401 : 200).type(HTML).send(loginPage(page(request), nonce, error));
+    reply.setCookie(names(request).nonce, nonce, cookieOptions(request, 3600));
+    return reply
+      .code(status ?? (error ? 401 : 200))
+      .type(HTML)
+      .send(loginPage(page(request), nonce, { error, sso: !!ctx.oidc, tokens: ctx.tokens.length > 0 }, status));
   };
   app.get('/login', async (request, reply) => {
-    if (verifySession(ctx.tokens, request.cookies[SESSION_COOKIE], ctx.now(), ctx.sessionTtlMs)) return reply.redirect(ctx.base, 303);
+    if (await currentSession(request)) return reply.redirect(ctx.base, 303);
     return showLogin(request, reply);
   });
   app.post('/login', async (request, reply) => {
     const body = request.body as Body;
-    if (!checkLoginNonce(request.cookies[NONCE_COOKIE], body?._nonce)) {
+    if (!checkLoginNonce(request.cookies[names(request).nonce], body?._nonce)) {
       return reply.code(403).type(HTML).send(messagePage(page(request), 'Form expired', 'The login form expired or did not come from this site. Reload the login page and try again.', 403));
     }
-    const wait = ctx.authLimit.blockedFor(request);
-    if (wait !== undefined) {
-      reply.header('retry-after', String(wait));
-      return reply.code(429).type(HTML).send(messagePage(page(request), 'Too many attempts', `Too many failed logins from your address. Try again in ${Math.ceil(wait / 60)} minutes.`, 429));
-    }
-    const admin = matchToken(ctx.tokens, field(body, 'token'));
+    const presented = field(body, 'token');
+    // An empty form is not a wrong credential (auth-limit.ts): not counted.
+    if (!presented) return showLogin(request, reply, 'Enter an admin token.', 400);
+    const blocked = await ctx.authLimit.gate(request);
+    const admin = matchToken(ctx.tokens, presented);
     if (!admin) {
       await ctx.authLimit.fail(request);
       request.log.warn({ client: request.ip }, 'admin login with a wrong token');
+      if (blocked !== undefined) {
+        reply.header('retry-after', String(blocked));
+        return reply.code(429).type(HTML).send(messagePage(page(request), 'Too many attempts', `Too many failed logins from your address. Try again in ${Math.ceil(blocked / 60)} minutes.`, 429));
+      }
       return showLogin(request, reply, 'That is not an admin token.');
     }
-    reply.setCookie(SESSION_COOKIE, issueSession(admin, ctx.now()), cookieOptions(request, Math.floor(ctx.sessionTtlMs / 1000)));
-    reply.clearCookie(NONCE_COOKIE, cookieOptions(request));
-    await appendAudit(ctx.db, { actor: `admin:${admin.name}`, action: 'admin_login', detail: { client: request.ip } });
+    await openSession(request, reply, { name: admin.name, role: admin.role }, 'token', admin.id);
+    reply.clearCookie(names(request).nonce, cookieOptions(request));
     return reply.redirect(ctx.base, 303);
   });
+
+  // ---- single sign-on (oidc.ts) ----
+  if (ctx.oidc) {
+    const oidc = ctx.oidc;
+    const callbackUrl = `${new URL(ctx.publicUrl).origin}${ctx.base}/oidc/callback`;
+    const FLOW_SECONDS = 600;
+    app.get('/oidc/login', async (request, reply) => {
+      let started;
+      try {
+        started = await oidc.start(callbackUrl);
+      } catch (err) {
+        request.log.error({ err }, 'single sign-on: the provider could not be reached');
+        return reply.code(502).type(HTML).send(messagePage(page(request), 'Single sign-on unavailable', 'The identity provider (admin.oidc.issuer) could not be reached; see the server log. Log in with an admin token meanwhile.', 502));
+      }
+      reply.setCookie(names(request).oidc, encodeFlow(started.flow), cookieOptions(request, FLOW_SECONDS, 'lax'));
+      return reply.redirect(started.url, 303);
+    });
+    app.get('/oidc/callback', async (request, reply) => {
+      const flow = decodeFlow(request.cookies[names(request).oidc]);
+      reply.clearCookie(names(request).oidc, cookieOptions(request, undefined, 'lax'));
+      if (!flow) {
+        return reply.code(403).type(HTML).send(messagePage(page(request), 'Login expired', 'The single sign-on login expired or did not start in this browser. Start it again from the login page.', 403));
+      }
+      // The URL the provider redirected to, rebuilt from the configured public URL (not from the
+      // Host header, which the client chooses) plus the query the provider added.
+      const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+      let who: AdminIdentity;
+      try {
+        who = await oidc.finish(new URL(callbackUrl + query), flow);
+      } catch (err) {
+        if (err instanceof OidcRefused) {
+          request.log.warn({ client: request.ip, reason: err.message }, 'single sign-on: user refused');
+          return reply.code(403).type(HTML).send(messagePage(page(request), 'Not allowed', `${err.message}. Ask an administrator to add you.`, 403));
+        }
+        request.log.warn({ client: request.ip, err: (err as Error).message }, 'single sign-on: callback refused');
+        return reply.code(403).type(HTML).send(messagePage(page(request), 'Login refused', 'The answer from the identity provider did not check out (state, nonce, code or signature). Start the login again.', 403));
+      }
+      await openSession(request, reply, who, 'oidc');
+      return reply.redirect(ctx.base, 303);
+    });
+  }
 
   // ---- everything else needs a session; every POST its CSRF token ----
   await app.register(async (app) => {
     app.addHook('preHandler', async (request, reply) => {
-      const session = request.cookies[SESSION_COOKIE];
-      const admin = verifySession(ctx.tokens, session, ctx.now(), ctx.sessionTtlMs);
-      if (!admin) {
+      const cur = await currentSession(request);
+      if (!cur) {
         if (request.method === 'GET' || request.method === 'HEAD') return reply.redirect(`${ctx.base}/login`, 303);
         return reply.code(403).type(HTML).send(messagePage(page(request), 'Not logged in', 'Your session has ended. Log in again and repeat the change.', 403));
       }
-      request.ferryAdmin = admin;
-      request.ferryAdminCsrf = csrfToken(admin, session!);
-      if (request.method === 'POST' && !checkCsrf(admin, session!, (request.body as Body)?._csrf)) {
+      request.ferryAdmin = { name: cur.session.name, role: cur.session.role };
+      request.ferryAdminSession = cur.session;
+      request.ferryAdminCsrf = csrfToken(cur.sid);
+      if (request.method === 'POST' && !checkCsrf(cur.sid, (request.body as Body)?._csrf)) {
         request.log.warn({ client: request.ip, url: request.url }, 'admin form without a valid CSRF token refused');
         return reply.code(403).type(HTML).send(messagePage(page(request), 'Form refused', 'This form did not come from this admin page (no valid CSRF token). Reload the page and try again.', 403));
+      }
+      // Read-only admins: every change refused (roles.ts), logout excepted; the confirmation
+      // page of a queue delete too, as it leads only to a change.
+      const route = request.routeOptions.url ?? '';
+      if (cur.session.role === 'readonly' && ((!isReadOnlyMethod(request.method) && !route.endsWith('/logout')) || route.endsWith('/queue/:id/delete'))) {
+        await refuseReadOnly(ctx, request, `${request.method} ${route}`);
+        return reply.code(403).type(HTML).send(messagePage(page(request), 'Read-only', 'You are logged in with a read-only role: you can search and view, but not change anything.', 403));
       }
     });
     const actor = (request: FastifyRequest) => `admin:${request.ferryAdmin!.name}`;
 
     app.post('/logout', async (request, reply) => {
-      reply.clearCookie(SESSION_COOKIE, cookieOptions(request));
-      return reply.redirect(`${ctx.base}/login`, 303);
+      const sid = request.cookies[names(request).session]!;
+      await endAdminSession(ctx.db, { secretHash: sessionIdHash(sid) }, 'logout', ctx.now());
+      await appendAudit(ctx.db, { actor: actor(request), action: 'admin_logout', detail: { client: request.ip }, at: ctx.now() });
+      reply.clearCookie(names(request).session, cookieOptions(request));
+      const idp = request.ferryAdminSession?.method === 'oidc' && ctx.oidc ? await ctx.oidc.logoutUrl(`${new URL(ctx.publicUrl).origin}${ctx.base}/login`) : undefined;
+      return reply.redirect(idp ?? `${ctx.base}/login`, 303);
+    });
+
+    app.get('/sessions', async (request, reply) => {
+      const items = await listAdminSessions(ctx.db, ctx.now(), ctx.sessionIdleMs);
+      return reply.type(HTML).send(sessionsPage(page(request, 'sessions'), items, request.ferryAdminSession!.id, ctx.now(), (request.query as Record<string, unknown>)?.done));
+    });
+
+    app.post('/sessions/:id/revoke', async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const ended = /^[0-9a-f]{16}$/.test(id) ? await endAdminSession(ctx.db, { id }, actor(request), ctx.now()) : undefined;
+      if (!ended) return reply.code(404).type(HTML).send(messagePage(page(request, 'sessions'), 'Not found', 'There is no such session: it ended already.', 404));
+      await appendAudit(ctx.db, { actor: actor(request), action: 'admin_session_revoked', detail: { session: id, admin: ended.name, client: ended.client, since: new Date(ended.createdAt).toISOString() }, at: ctx.now() });
+      if (id === request.ferryAdminSession!.id) {
+        reply.clearCookie(names(request).session, cookieOptions(request));
+        return reply.redirect(`${ctx.base}/login`, 303);
+      }
+      return reply.redirect(`${ctx.base}/sessions?done=session-revoked`, 303);
     });
 
     app.get('/', async (request, reply) => {

@@ -2,18 +2,26 @@ import os from 'node:os';
 import { parseArgs as parseNodeArgs, type ParseArgsConfig } from 'node:util';
 import type { Config } from '../config/schema.js';
 import { formatSize } from '../config/units.js';
-import { openStorage, retentionBounds, seedRetentionRules, type Storage } from '../storage/index.js';
+import { openStorage, retentionBounds, RetentionConflictError, seedRetentionRules, type Storage } from '../storage/index.js';
 import { storageOptionsFrom } from './storage-options.js';
 
 // Shared by `ferry transfers`, `ferry rules` and `ferry purge`: opening the configured storage,
 // who the audit log names, and plain-text tables.
 
-/** The configured storage, with the configuration's retention values seeded as `ferry start` does. */
-export async function openAdminStorage(config: Config): Promise<Storage> {
+/**
+ * The configured storage, with the configuration's retention values seeded as `ferry start` does.
+ * When the file's bounds contradict those an admin set at run time, `ferry start` refuses; here
+ * the seed is skipped with a warning (nothing changes), so `ferry rules set` can still fix it.
+ */
+export async function openAdminStorage(config: Config, warn: (s: string) => void = console.error): Promise<Storage> {
   const storage = await openStorage(storageOptionsFrom(config));
   try {
     await seedRetentionRules(storage.db, { ...retentionBounds(config), rules: config.retention.rules });
   } catch (err) {
+    if (err instanceof RetentionConflictError) {
+      warn(`ferry: warning: the configuration's retention values were not applied: ${err.message}`);
+      return storage;
+    }
     await storage.close();
     throw err;
   }

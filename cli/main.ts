@@ -1,10 +1,9 @@
-import { ConfigError, loadConfig, redactConfig } from '../config/index.js';
 import { parseArgs } from './args.js';
-import { checkConfigFiles } from './check-files.js';
-import { hashPasswordCommand } from './hash-password.js';
-import { createLogger } from './logger.js';
-import { stopOnSignals } from './shutdown.js';
-import { startRoles, type Role } from './start.js';
+import type { Role } from './start.js';
+
+// Every command's code (and the configuration schema) is imported only when that command runs:
+// `ferry --help` loads nothing else, and `ferry check-config` never loads the SMTP server,
+// Fastify or the S3 SDK. Each command answers within a second (test/cli/startup-time.test.ts).
 
 const USAGE = `Usage: ferry <command> [--config FILE]
 
@@ -22,6 +21,7 @@ Commands:
                  retention rules: default, minimum, maximum, per sender or domain
   purge [--dry-run]
                  run one retention sweep now, with a summary
+  audit verify   check the audit log's hash chain; names the first changed entry
   hash-password [NAME]
                  read a password from standard input and print a line for smtp.auth.usersFile
 
@@ -40,7 +40,11 @@ export async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     process.exit(args.command || args.help ? 0 : 2);
   }
-  if (args.command === 'hash-password') process.exit(await hashPasswordCommand(args.rest));
+  if (args.command === 'hash-password') {
+    const { hashPasswordCommand } = await import('./hash-password.js');
+    process.exit(await hashPasswordCommand(args.rest));
+  }
+  const { ConfigError, loadConfig } = await import('../config/index.js');
   let config;
   try {
     config = loadConfig({ file: args.config });
@@ -68,20 +72,24 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = await purgeCommand(config, args.rest);
       return;
     }
+    case 'audit': {
+      const { auditCommand } = await import('./audit.js');
+      process.exitCode = await auditCommand(config, args.rest);
+      return;
+    }
     case 'queue': {
       const { queueCommand } = await import('./queue.js');
       process.exitCode = await queueCommand(config, args.rest);
       return;
     }
+    case 'scan': {
+      const { scanCommand } = await import('./scan.js');
+      process.exitCode = await scanCommand(config, args.rest);
+      return;
+    }
     case 'check-config': {
-      // Passwords in URLs and secret settings (storage.s3.secretAccessKey, ...) print as ***.
-      console.log(JSON.stringify(redactConfig(config), null, 2));
-      const problems = checkConfigFiles(config);
-      if (problems.length) {
-        for (const p of problems) console.error(`ferry: configuration error: ${p}`);
-        process.exit(78);
-      }
-      console.error(`ferry: configuration ${args.config ?? '(defaults and environment)'} is valid`);
+      const { checkConfigCommand } = await import('./check-config.js');
+      process.exitCode = await checkConfigCommand(config, args.config ?? '(defaults and environment)');
       return;
     }
     case 'start':
@@ -89,37 +97,10 @@ export async function main(argv: string[]): Promise<void> {
     case 'web':
     case 'worker': {
       const roles: Role[] = args.command === 'start' ? ['gateway', 'web', 'worker'] : [args.command];
-      const logger = createLogger(config.log.level);
-      const running = await startRoles(config, logger, roles).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'EADDRINUSE') {
-          console.error(`ferry: cannot listen: ${err.message}; another program uses the port (set smtp.port / web.port)`);
-          process.exit(1);
-        }
-        // A certificate or users file that cannot be used (gateway/tls.ts, gateway/auth.ts).
-        if (err.code === 'FERRY_ERR_SMTP_TLS' || err.code === 'FERRY_ERR_USERS_FILE') {
-          console.error(`ferry: configuration error: ${err.message}`);
-          process.exit(78);
-        }
-        // Checks at start-up that need the storage (web.downloads: redirect with a file store).
-        if (err instanceof ConfigError) {
-          console.error(`ferry: configuration error: ${err.message}`);
-          process.exit(78);
-        }
-        // The database cannot be reached or migrated; the message names it (password masked).
-        if (err.code === 'FERRY_ERR_DATABASE_UNAVAILABLE') {
-          console.error(`ferry: ${err.message}; check storage.database and that the server is up`);
-          process.exit(1);
-        }
-        throw err;
-      });
-      // The roles' own timers are unref'd (they must not keep a test or an embedding process
-      // alive); a `ferry worker` has no listening socket, so without this it would exit at once.
-      const keepAlive = setInterval(() => undefined, 60 * 60 * 1000);
-      stopOnSignals(
-        () => running.stop().finally(() => clearInterval(keepAlive)),
-        logger,
-        config.shutdown.timeout,
-      );
+      const { createLogger } = await import('./logger.js');
+      const { runRoles } = await import('./cluster.js');
+      // One process, or a node of `processes` workers sharing the listeners (cli/cluster.ts).
+      await runRoles(config, createLogger(config.log.level), roles, argv);
       return;
     }
     default:

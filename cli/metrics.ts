@@ -37,6 +37,9 @@ function dbGauge(name: string, help: string, fn: (db: Db) => Promise<number | un
       new Gauge({
         name,
         help,
+        // Every process of a node reads the same database: summing them (cli/cluster.ts) would
+        // count each transfer once per process.
+        aggregator: 'max',
         async collect() {
           const v = await read(fn);
           if (v === undefined) this.reset();

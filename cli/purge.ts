@@ -3,7 +3,8 @@ import { newWorkerId, sweepOnce, type SweepPhase, type SweepProgress, type Sweep
 import { bytes, openAdminStorage, parseFlags, UsageError } from './admin-output.js';
 
 // `ferry purge [--dry-run] [--json]`: one retention sweep now, the same as the worker runs on
-// its schedule, with a progress bar on a terminal and a summary at the end.
+// its schedule, with a progress bar when stderr is a terminal (none otherwise) and a summary at
+// the end.
 
 export const PURGE_USAGE = `Usage: ferry purge [--dry-run] [--json] [--config FILE]
 
@@ -70,9 +71,8 @@ export async function purgeCommand(
         lastDrawn = now;
         if (lastPhase && p.phase !== lastPhase) process.stderr.write('\n');
         process.stderr.write(`\r${progressLine(p)}`);
-      } else if (p.done === p.total) {
-        io.err(progressLine(p));
       }
+      // Not a terminal (a pipe, a log, cron's mail): no bars; the summary on stdout says it all.
       lastPhase = p.phase;
     };
     const summary = await sweepOnce(storage.db, storage.blobs, {

@@ -1,11 +1,14 @@
 import type { Config } from '../config/schema.js';
 import { formatSize } from '../config/units.js';
-import { deleteEntry, getQueueEntry, listQueue, openStorage, retryNow, type QueueEntry } from '../storage/index.js';
-import { printable } from './admin-output.js';
+import { deleteQueueEntry, QueueActionError, retryQueueEntry, retryWholeQueue } from '../admin/queue-actions.js';
+import { listQueue, openStorage, type QueueEntry } from '../storage/index.js';
+import { cliActor, printable } from './admin-output.js';
 import { storageOptionsFrom } from './storage-options.js';
 
 // `ferry queue list|retry|delete`: the delivery queue from the command line, against the
-// configured database and blob store (a running Ferry need not be stopped).
+// configured database and blob store (a running Ferry need not be stopped). Retry and delete
+// are the admin API's own functions (admin/queue-actions.ts), so they are audited the same way,
+// as cli:USER.
 
 export const QUEUE_USAGE = `Usage: ferry queue <list|retry|delete> [options] [--config FILE]
 
@@ -37,40 +40,45 @@ export async function queueCommand(config: Config, args: string[], out: (s: stri
       else out(table(entries, total));
       return 0;
     }
-    if (sub === 'retry') {
-      const target = flags.has('--all') ? '*' : positional[0];
-      if (!target) {
-        err('ferry queue retry: name a queue id, or --all');
+    const ctx = { db: storage.db, blobs: storage.blobs, now: Date.now };
+    const actor = cliActor();
+    try {
+      if (sub === 'retry') {
+        if (flags.has('--all')) {
+          const n = await retryWholeQueue(ctx, actor);
+          if (n === 0) {
+            err('the queue is empty');
+            return 0;
+          }
+          out(`${n} ${n === 1 ? 'entry' : 'entries'} due now; a worker tries ${n === 1 ? 'it' : 'them'} within queue.pollInterval`);
+          return 0;
+        }
+        const target = positional[0];
+        if (!target) {
+          err('ferry queue retry: name a queue id, or --all');
+          return 2;
+        }
+        await retryQueueEntry(ctx, target, actor);
+        out(`1 entry due now; a worker tries it within queue.pollInterval`);
+        return 0;
+      }
+      const id = positional[0];
+      if (!id) {
+        err('ferry queue delete: name a queue id');
         return 2;
       }
-      const n = await retryNow(storage.db, target);
-      if (n === 0) {
-        err(target === '*' ? 'the queue is empty' : `no queue entry ${target}`);
-        return target === '*' ? 0 : 1;
+      const { result, entry } = await deleteQueueEntry(ctx, id, flags.has('--bounce'), actor);
+      const waiting = entry.recipients.filter((x) => x.state === 'pending').length;
+      if (result === 'deleted') {
+        out(`${id} deleted (${waiting} recipient${waiting === 1 ? '' : 's'} will not get it; no notice was sent${entry.transferId && !entry.recipients.some((x) => x.state === 'delivered') ? `; transfer ${entry.transferId} removed, as no link went out` : ''})`);
+      } else {
+        out(`${id} will be returned to <${printable(entry.sender)}> with a failure notice at the next worker pass`);
       }
-      out(`${n} ${n === 1 ? 'entry' : 'entries'} due now; a worker tries ${n === 1 ? 'it' : 'them'} within queue.pollInterval`);
       return 0;
-    }
-    const id = positional[0];
-    if (!id) {
-      err('ferry queue delete: name a queue id');
-      return 2;
-    }
-    const entry = await getQueueEntry(storage.db, id);
-    const r = await deleteEntry(storage.db, storage.blobs, id, { bounce: flags.has('--bounce') });
-    switch (r) {
-      case 'deleted':
-        out(`${id} deleted (${entry?.recipients.filter((x) => x.state === 'pending').length ?? 0} recipients will not get it; no notice was sent)`);
-        return 0;
-      case 'bounce-scheduled':
-        out(`${id} will be returned to <${printable(entry?.sender)}> with a failure notice at the next worker pass`);
-        return 0;
-      case 'busy':
-        err(`${id} is being delivered right now; try again in a minute`);
-        return 1;
-      default:
-        err(`no queue entry ${id}`);
-        return 1;
+    } catch (e) {
+      if (!(e instanceof QueueActionError)) throw e;
+      err(`ferry queue ${sub}: ${e.message}`);
+      return 1;
     }
   } finally {
     await storage.close();

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
-import { DAY_MS, deleteRule, listRules, parseRuleId, reapplyRetention, retentionBounds, RetentionRuleError, setRule, type RetentionRule } from '../storage/index.js';
+import { formatDuration } from '../config/units.js';
+import { DAY_MS, deleteRule, formatPeriod, listRules, parseRuleId, reapplyRetention, retentionBounds, RetentionRuleError, rulesInEffect, setRule, type RetentionRule } from '../storage/index.js';
 import { cliActor, openAdminStorage, parseFlags, parseNumber, table, UsageError, when } from './admin-output.js';
 
 // `ferry rules list|set|delete`: retention rules and bounds, against the configured database.
@@ -45,18 +46,27 @@ export async function rulesCommand(
     const v = f.values;
     const id = f.positionals[0];
     if (sub !== 'list' && !id) throw new UsageError(`ferry rules ${sub}: which rule? e.g. recipient_domain:example.com or default`);
-    storage = await openAdminStorage(config);
+    storage = await openAdminStorage(config, io.err);
     const { db } = storage;
     const bounds = retentionBounds(config);
     switch (sub) {
       case 'list': {
         const rules = await listRules(db);
-        if (v.json) io.out(JSON.stringify(rules.map(ruleJson), null, 2));
+        // Notes say what the bare numbers do not: a rule the bounds clamp, a file value overridden.
+        const effect = new Map(rulesInEffect(rules, { ...bounds, rules: config.retention.rules }).map((r) => [r.id, r]));
+        if (v.json) io.out(JSON.stringify(rules.map((r) => ({ ...ruleJson(r), notes: effect.get(r.id)?.notes ?? [] })), null, 2));
         else
           io.out(
             table(
-              ['RULE', 'DAYS', 'DOWNLOAD LIMIT', 'SET BY', 'UPDATED'],
-              rules.map((r) => [r.id, +(r.periodMs / DAY_MS).toFixed(3), r.downloadLimit ?? '-', r.source === 'config' ? 'config' : r.updatedBy, when(r.updatedAt)]),
+              ['RULE', 'PERIOD', 'DOWNLOAD LIMIT', 'SET BY', 'UPDATED', 'NOTE'],
+              rules.map((r) => [
+                r.id,
+                formatDuration(r.periodMs),
+                r.downloadLimit ?? '-',
+                r.source === 'config' ? 'config' : r.updatedBy,
+                when(r.updatedAt),
+                (effect.get(r.id)?.notes ?? []).filter((n) => !n.startsWith('set by ')).join('; '),
+              ]),
             ),
           );
         return 0;
@@ -76,7 +86,7 @@ export async function rulesCommand(
           cliActor(),
           bounds,
         );
-        io.out(v.json ? JSON.stringify(ruleJson(rule), null, 2) : `${rule.id}: ${rule.periodMs / DAY_MS} days${rule.downloadLimit ? `, ${rule.downloadLimit} downloads` : ''}`);
+        io.out(v.json ? JSON.stringify(ruleJson(rule), null, 2) : `${rule.id}: ${formatPeriod(rule.periodMs)}${rule.downloadLimit ? `, ${rule.downloadLimit} downloads per file` : ''}`);
         if (v.reapply) io.out(`Expiry recomputed for ${await reapplyRetention(db, cliActor(), bounds)} live transfer(s).`);
         return 0;
       }

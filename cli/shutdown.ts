@@ -9,20 +9,26 @@ import type { Logger } from 'pino';
 /** Extra time past shutdown.timeout for the cancelled transactions' cleanup and the final closes. */
 const CLEANUP_MARGIN_MS = 15_000;
 
-export function stopOnSignals(stop: () => Promise<void>, logger: Logger, timeoutMs: number): void {
+/**
+ * Installs the handlers; the returned function starts the same graceful stop without a signal
+ * (a worker process of a node is told to stop by its primary over IPC, cli/cluster.ts). Only
+ * a second *signal* exits at once: Ctrl-C reaches a node's primary and its workers together
+ * (one process group), and the primary's own stop request must not count as the second.
+ */
+export function stopOnSignals(stop: () => Promise<void>, logger: Logger, timeoutMs: number): (why: string) => void {
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
+  const begin = (fields: Record<string, string>) => {
+    if (stopping) return;
     stopping = true;
-    logger.info({ signal, timeoutMs }, 'stopping: no new connections; messages and downloads in flight may finish');
+    // Started before the log line: a node's primary tells its workers first (cli/cluster.ts), so
+    // whoever sees this line and connects is already refused with 421 4.3.2.
+    const stopped = stop();
+    logger.info({ ...fields, timeoutMs }, 'stopping: no new connections; messages and downloads in flight may finish');
     setTimeout(() => {
       logger.error('stop did not finish in time: exiting now');
       process.exit(1);
     }, timeoutMs + CLEANUP_MARGIN_MS).unref();
-    stop().then(
+    stopped.then(
       () => {
         logger.info('stopped');
         process.exit(0);
@@ -33,6 +39,16 @@ export function stopOnSignals(stop: () => Promise<void>, logger: Logger, timeout
       },
     );
   };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping && signalled) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    signalled = true;
+    begin({ signal });
+  };
+  let signalled = false;
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  return (why) => begin({ reason: why });
 }

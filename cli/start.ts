@@ -1,23 +1,26 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { storageOptionsFrom } from './storage-options.js';
-import { Gateway } from '../gateway/gateway.js';
+import type { Gateway } from '../gateway/gateway.js';
 import { ConfigError, redactUrlPassword } from '../config/index.js';
 import { openBlobStore, openStorage, retentionBounds, RetentionRuleError, seedRetentionRules, type Storage } from '../storage/index.js';
-import { startSweeper } from '../worker/sweeper.js';
-import { buildSite } from '../admin/site.js';
 import type { FastifyInstance } from 'fastify';
 import type { QueueRunner } from '../worker/queue-runner.js';
-import { startQueueRunner } from './queue-worker.js';
+import type { MetricsExposure } from '../web/routes/health.js';
 import { readinessCheck } from './health.js';
 import { countSweep, useDatabaseForMetrics } from './metrics.js';
-import { startMetricsServer } from './metrics-server.js';
+import { bannerFields } from './banner.js';
+
+// Each role's code is imported when that role starts (below): a `ferry web` process never loads
+// the SMTP server and MIME parser, a `ferry gateway` never loads Fastify and the admin UI; this
+// keeps start-up short and each process's memory to what it runs (docs/performance.md).
 
 // The roles of a Ferry process. `ferry start` runs all three in one process; a bigger site runs
 // `ferry gateway`, `ferry web` and `ferry worker` separately, sharing storage. No role keeps
 // state another needs: everything shared lives in the blob store and the database.
 
-export type Role = 'gateway' | 'web' | 'worker';
+import type { Role } from './role.js';
+export type { Role };
 
 export interface RunningFerry {
   storage: Storage;
@@ -39,13 +42,24 @@ export interface RunningRoles {
   metricsPort?: number;
   /** The worker role's queue runner. */
   queueRunner?: QueueRunner;
+  /** /readyz as this process sees it: undefined when ready, else the reason. */
+  readiness: () => Promise<string | undefined>;
   stop(): Promise<void>;
 }
 
 const STALE_PENDING_MS = 60 * 60 * 1000;
 
+export interface StartOptions {
+  /** Serve metrics.port's listener here (default true; a node's primary serves it instead, cli/cluster.ts). */
+  metricsServer?: boolean;
+  /** /metrics's figures on the web port: default this process's; a node's workers answer with the node's sum. */
+  metricsText?: MetricsExposure['text'];
+  /** Log line once running (default "Ferry is running"; a node's primary says that when every worker is up). */
+  runningMessage?: string;
+}
+
 /** Starts the given roles on one storage connection. */
-export async function startRoles(config: Config, logger: Logger, roles: readonly Role[]): Promise<RunningRoles> {
+export async function startRoles(config: Config, logger: Logger, roles: readonly Role[], opts: StartOptions = {}): Promise<RunningRoles> {
   const storage = await openStorage(storageOptionsFrom(config));
   if (roles.includes('web') && config.web.downloads === 'redirect' && !storage.blobs.presignGet) {
     await storage.close();
@@ -61,6 +75,7 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
   let stopping = false;
   const out: RunningRoles = {
     storage,
+    readiness: async () => undefined,
     async stop() {
       // /readyz says 503 from now on; the gateway drains and the web finishes downloads, each
       // for up to shutdown.timeout, at the same time.
@@ -72,13 +87,21 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
       await storage.close();
     },
   };
-  const readiness = readinessCheck({
+  const readiness = (out.readiness = readinessCheck({
     storage,
     ...(roles.includes('gateway') ? { smtpReady: () => out.gateway?.ready ?? false } : {}),
     stopping: () => stopping,
-  });
+  }));
   try {
     if (roles.includes('gateway')) {
+      const { Gateway } = await import('../gateway/gateway.js');
+      // DKIM and ARC keys are read once, here: a key that cannot sign stops start-up naming it.
+      const { signingFor } = await import('../gateway/outgoing.js');
+      try {
+        signingFor(config);
+      } catch (err) {
+        throw new ConfigError((err as Error).message);
+      }
       const gateway = new Gateway({ config, db: storage.db, blobs: storage.blobs, logger: logger.child({ role: 'gateway' }) });
       out.smtpPort = (await gateway.listen()).port;
       out.gateway = gateway;
@@ -89,6 +112,7 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
       // own, so that slow recipients holding sockets cannot starve the uploads, nor the reverse.
       const webBlobs = roles.includes('gateway') && storage.blobs.kind === 's3' ? openBlobStore(config.storage.blobs, { s3: storageOptionsFrom(config).s3 }) : storage.blobs;
       if (webBlobs !== storage.blobs) lastStops.push(() => webBlobs.close());
+      const { buildSite } = await import('../admin/site.js');
       const web = await buildSite({
         publicUrl: config.web.publicUrl,
         db: storage.db,
@@ -104,8 +128,17 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
         brand: config.web.brand,
         closeGraceMs: config.shutdown.timeout,
         readiness,
-        metrics: config.metrics.onWebPort,
-        admin: { token: config.admin.token, tokens: config.admin.tokens, retention: retentionBounds(config) },
+        metrics: config.metrics.onWebPort ? metricsExposure(config, opts.metricsText) : false,
+        admin: {
+          token: config.admin.token,
+          tokens: config.admin.tokens,
+          readonlyTokens: config.admin.readonlyTokens,
+          oidc: config.admin.oidc,
+          sessionIdleMs: config.admin.session.idleTimeout,
+          sessionMaxAgeMs: config.admin.session.maxAge,
+          authLimit: { delayMs: config.admin.lockoutDelay },
+          retention: retentionBounds(config),
+        },
         ...(config.web.tls.cert && config.web.tls.key ? { tls: { cert: config.web.tls.cert, key: config.web.tls.key } } : {}),
       });
       await web.listen({ port: config.web.port, host: config.web.host });
@@ -114,15 +147,25 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
       out.web = web;
       stops.push(() => web.close());
     }
-    if (roles.includes('worker')) stops.push(startWorker(config, storage, logger.child({ role: 'worker' })));
+    if (roles.includes('worker')) stops.push(await startWorker(config, storage, logger.child({ role: 'worker' })));
+    if (roles.includes('worker')) {
+      // Rescans of live files when the scanner's signatures change (worker/rescan.ts, docs/scanning.md).
+      const { startRescanner } = await import('../worker/rescan.js');
+      stops.push(startRescanner(config, storage.db, storage.blobs, logger.child({ role: 'worker', part: 'rescan' })));
+    }
+    if (roles.includes('gateway') && config.scan.engine === 'off') {
+      logger.warn('scan.engine is off: offloaded files go live without a malware check (docs/scanning.md)');
+    }
     if (roles.includes('worker')) {
       // The delivery queue (docs/queue.md): retries what the next hop could not take at once.
+      const { startQueueRunner } = await import('./queue-worker.js');
       const queue = startQueueRunner(config, storage, logger.child({ role: 'worker', part: 'queue' }));
       out.queueRunner = queue.runner;
       stops.push(() => queue.stop());
     }
-    if (config.metrics.port !== undefined) {
-      const m = await startMetricsServer({ port: config.metrics.port, host: config.metrics.host, readiness });
+    if (config.metrics.port !== undefined && opts.metricsServer !== false) {
+      const { startMetricsServer } = await import('./metrics-server.js');
+      const m = await startMetricsServer({ port: config.metrics.port, host: config.metrics.host, readiness, exposure: metricsExposure(config) });
       out.metricsPort = m.port;
       lastStops.push(() => m.app.close());
     }
@@ -141,10 +184,16 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
       relay: roles.includes('gateway') ? redactUrlPassword(config.relay.url) : undefined,
       blobs: config.storage.blobs,
       database: redactUrlPassword(config.storage.database),
+      ...bannerFields(config, { roles, webPort: out.webPort, metricsPort: out.metricsPort }),
     },
-    'Ferry is running',
+    opts.runningMessage ?? 'Ferry is running',
   );
   return out;
+}
+
+/** metrics.token and where the figures come from, for a listener that serves /metrics. */
+export function metricsExposure(config: Config, text?: MetricsExposure['text']): MetricsExposure {
+  return { ...(config.metrics.token ? { token: config.metrics.token } : {}), ...(text ? { text } : {}) };
 }
 
 /**
@@ -154,7 +203,8 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
  * process that died mid-message (older than an hour) and aborts incomplete multipart uploads.
  * Several workers may run at once: each row is claimed atomically by one of them.
  */
-function startWorker(config: Config, storage: Storage, logger: Logger): () => Promise<void> {
+async function startWorker(config: Config, storage: Storage, logger: Logger): Promise<() => Promise<void>> {
+  const { startSweeper } = await import('../worker/sweeper.js');
   return startSweeper(
     storage.db,
     storage.blobs,
@@ -183,7 +233,8 @@ async function seedRetention(config: Config, storage: Storage): Promise<void> {
   } catch (err) {
     if (!(err instanceof RetentionRuleError)) throw err;
     await storage.close();
-    throw new ConfigError(`retention.rules: ${err.message}`);
+    // A conflict between file and run-time bounds names its keys itself (storage/retention.ts).
+    throw new ConfigError(err.field === 'bounds' ? err.message : `retention.rules: ${err.message}`);
   }
 }
 

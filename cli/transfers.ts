@@ -35,9 +35,32 @@ export const TRANSFERS_USAGE = `Usage: ferry transfers <command> [options] [--co
   release ID                   lift the hold
   delete ID --yes              delete the files now; links answer 404
 
-  DATE is 2026-12-01 or 2026-12-01T10:00:00Z (UTC).`;
+  DATE is 2026-12-01 or 2026-12-01T10:00:00Z (UTC). --from and --to include a day given as a
+  date: --from 2026-12-01 --to 2026-12-01 lists that day's transfers.`;
 
 const STATES = ['live', 'expired', 'revoked', 'deleted', 'pending', 'held'] as const;
+
+/** "unlimited downloads per file", as the admin UI says, never "0 (0 = unlimited)". */
+export function downloadLimit(n: number): string {
+  return n > 0 ? `${n} download${n === 1 ? '' : 's'} per file` : 'unlimited downloads per file';
+}
+
+/** What a change left the transfer as, in words: an expiry only where one still means something. */
+export function stateLine(t: Transfer, now = Date.now()): string {
+  const hold = t.held ? ', on legal hold' : '';
+  switch (shownState(t, now)) {
+    case 'live':
+      return `live${hold}; expires ${when(t.expiresAt)}`;
+    case 'expired':
+      return `expired ${when(t.expiresAt)}${hold}${t.purgedAt ? '; files deleted' : t.held ? '; files kept while held' : '; files go at the next sweep'}`;
+    case 'revoked':
+      return `revoked${hold}; links answer 410${t.purgedAt ? '; files deleted' : t.held ? '; files kept while held' : '; files go at the next sweep'}`;
+    case 'deleted':
+      return `deleted${hold}; links answer 404${t.purgedAt ? '; files deleted' : ''}`;
+    default:
+      return `${t.state}${hold}`;
+  }
+}
 
 
 export async function transfersCommand(
@@ -77,7 +100,7 @@ export async function transfersCommand(
     const now = Date.now();
     const show = (t: Transfer) => {
       if (v.json) io.out(JSON.stringify(transferJson(t), null, 2));
-      else io.out(`${t.id}: ${shownState(t)}${t.held ? ', on legal hold' : ''}; expires ${when(t.expiresAt)}`);
+      else io.out(`${t.id}: ${stateLine(t)}`);
     };
     switch (sub) {
       case 'list': {
@@ -86,7 +109,8 @@ export async function transfersCommand(
           recipient: v.recipient,
           fileName: v.file,
           from: v.from ? parseDate('from', v.from) : undefined,
-          to: v.to ? parseDate('to', v.to) : undefined,
+          // --from D --to D means that day: a date alone ends at the next midnight (UTC).
+          to: v.to ? parseDate('to', v.to) + (/^\d{4}-\d{2}-\d{2}$/.test(v.to.trim()) ? DAY_MS : 0) : undefined,
           state: v.state as TransferState | 'held' | undefined,
           limit: v.limit ? parseNumber('limit', v.limit, { integer: true, min: 1 }) : 50,
           cursor: v.cursor,
@@ -132,7 +156,7 @@ export async function transfersCommand(
             `  subject:     ${printable(t.subject)}`,
             `  created:     ${when(t.createdAt)}`,
             `  expires:     ${when(t.expiresAt)} (rule: ${t.retentionRule ?? 'default'})`,
-            `  limit:       ${t.maxDownloads ?? config.web.maxDownloads ?? 0} downloads per file (0 = unlimited); ${d.countedDownloads} counted so far`,
+            `  limit:       ${downloadLimit(t.maxDownloads ?? config.web.maxDownloads ?? 0)}; ${d.countedDownloads} counted so far`,
             `  files gone:  ${when(t.purgedAt)}`,
             '',
             table(['#', 'NAME', 'TYPE', 'SIZE'], d.files.map((x) => [x.idx, x.name, x.contentType, bytes(x.size)])),

@@ -49,3 +49,19 @@ export function addressInList(ranges: AddressRanges, address: string | undefined
   if (net.isIPv6(plain)) return ranges.v6.check(plain, 'ipv6');
   return false;
 }
+
+/**
+ * The group a client address counts in for per-address limits: an IPv4 address itself (also
+ * when written IPv4-mapped), an IPv6 address its /64, since one host usually has a whole /64
+ * to pick addresses from.
+ */
+export function addressGroup(address: string): string {
+  const mapped = MAPPED_RANGE.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!net.isIPv6(address.split('%')[0]!)) return address;
+  const [head = '', tail = ''] = address.split('%')[0]!.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...h, ...Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t] : h;
+  return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`;
+}

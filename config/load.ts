@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { unitKinds } from './key-units.js';
 import { redactValue } from './redact.js';
 import { configSchema, resolveConfig, type Config } from './schema.js';
+import { formatDuration, isBareNumber } from './units.js';
 
 /** A configuration problem, worded for the admin: the key, the value, what is allowed, and where it was set. */
 export class ConfigError extends Error {
@@ -116,7 +118,8 @@ function readYaml(file: string): Record<string, unknown> {
 export function loadConfig(opts: LoadOptions = {}): Config {
   const env = opts.env ?? process.env;
   const source = opts.file ?? '(defaults)';
-  let raw: Record<string, unknown> = opts.file ? readYaml(opts.file) : {};
+  const fileValues: Record<string, unknown> = opts.file ? readYaml(opts.file) : {};
+  let raw: Record<string, unknown> = fileValues;
   if (opts.overrides) raw = deepMerge(raw, opts.overrides);
 
   const fromEnv = new Map<string, string>();
@@ -125,12 +128,13 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (!name.startsWith(ENV_PREFIX) || ENV_NOT_SETTINGS.test(name) || value === undefined) continue;
     const path = known.get(name);
     if (!path) {
-      const suggestion = [...known.keys()].find((k) => k.replace(/_/g, '') === name.replace(/_/g, ''));
+      const suggestion = closestName(name, [...known.keys()]);
       throw new ConfigError(`${name} is not a Ferry setting${suggestion ? `; did you mean ${suggestion}?` : ''} (settings are FERRY_ plus the key path, e.g. FERRY_SMTP_PORT for smtp.port)`);
     }
     setPath(raw, path, value);
     fromEnv.set(path.join('.'), name);
   }
+  refuseUnitlessDurations(fileValues, fromEnv, env, source);
 
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(describeIssue(result.error.issues[0]!, raw, source, fromEnv));
@@ -161,6 +165,76 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   return config;
 }
 
+/**
+ * Durations measured in hours or days, with the shortest value an admin can mean: a bare number
+ * below it is refused. Elsewhere (timeouts, intervals) a bare number stays milliseconds, as a
+ * 500 ms socket timeout in a test setup can be meant; their errors still say what was read.
+ */
+const UNITLESS_FLOOR = new Map<string, number>([
+  ['retention.default', 3_600_000],
+  ['retention.minimum', 3_600_000],
+  ['retention.maximum', 3_600_000],
+  ['retention.keepRecords', 3_600_000],
+  ['retention.sweepInterval', 1000],
+  ['queue.maxAge', 60_000],
+  ['queue.delayWarning', 60_000],
+  ['queue.retrySchedule', 1000],
+]);
+
+/**
+ * A bare number for a duration is milliseconds, which an admin who writes
+ * FERRY_RETENTION_DEFAULT=30 or `maxAge: 5` never means (UNITLESS_FLOOR): refused with the unit
+ * that was read and the value to write, before the schema could answer with a bound the admin
+ * cannot place.
+ * Only the file and the environment are checked; programmatic overrides are milliseconds.
+ */
+function refuseUnitlessDurations(fileValues: Record<string, unknown>, fromEnv: Map<string, string>, env: NodeJS.ProcessEnv, source: string): void {
+  for (const [key, floor] of UNITLESS_FLOOR) {
+    const kind = unitKinds().get(key);
+    const envName = fromEnv.get(key);
+    const value = envName !== undefined ? env[envName] : getPath(fileValues, key.split('.'));
+    const values = kind === 'durations' ? (typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : [value]) : [value];
+    for (const v of values) {
+      if (v === undefined || !isBareNumber(v)) continue;
+      const n = Number(String(v).trim());
+      if (n === 0 || n >= floor) continue;
+      const fix = n < 1000 ? `write ${n}d for ${n} days (or ${n}h, ${n}m, ${n}s; ${n}ms if milliseconds are really meant)` : 'write it with a unit, such as 30d, 12h or 10m';
+      throw new ConfigError(
+        `${key} = ${show(value)} is not allowed (${envName ? `set in ${envName}` : `in ${source}`}): ${n} has no unit, so it would be read as ${n} milliseconds (${formatDuration(n)}); ${fix}`,
+      );
+    }
+  }
+}
+
+/**
+ * The known name closest to a misspelt one (at most a few letters apart), for "did you mean".
+ * Hand-written Levenshtein distance: a dozen lines over about a hundred short names, not worth a
+ * dependency.
+ */
+export function closestName(name: string, known: readonly string[]): string | undefined {
+  const squash = (s: string) => s.replace(/_/g, '');
+  const exact = known.find((k) => squash(k) === squash(name));
+  if (exact) return exact;
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = distance(name, k);
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  // FERRY_ and the key path are long; allow about one typo per six letters of the setting's part.
+  return bestD <= Math.max(2, Math.floor((name.length - ENV_PREFIX.length) / 6)) ? best : undefined;
+}
+
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown, source: string, fromEnv: Map<string, string>): string {
   const path = issue.path.map(String);
   if (issue.code === 'unrecognized_keys') {
@@ -182,5 +256,8 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown, source: string, fr
   // (admin.tokens.1) is secret by the list's name, not by its index.
   const name = [...valuePath].reverse().find((k) => typeof k !== 'number');
   const shown = redactValue(String(name ?? ''), value);
-  return `${key} = ${show(shown)} is not allowed (${origin}): ${issue.message}`;
+  // Say what a unitless duration was read as: "2592000 (read as milliseconds: 43.2m)".
+  const kind = unitKinds().get(key);
+  const readAs = kind === 'duration' && isBareNumber(value) ? ` (${String(value).trim()} was read as milliseconds, that is ${formatDuration(Number(value))}; write a unit such as 30d, 12h, 10m or 90s)` : '';
+  return `${key} = ${show(shown)} is not allowed (${origin}): ${issue.message}${readAs}`;
 }

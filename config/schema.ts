@@ -1,8 +1,8 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { parseCidr } from './ip-ranges.js';
-import { parseDuration, parseSize } from './units.js';
-import { parseS3Url } from '../storage/s3-url.js';
+import { formatDuration, parseDuration, parseSize } from './units.js';
+import { parseS3Url } from './s3-url.js';
 
 // The one configuration schema. Every key, its default and what it accepts is here; the
 // README's configuration reference is written from this file. Keys whose default depends on
@@ -24,6 +24,18 @@ const duration = () =>
     const n = parseDuration(v);
     if (n === undefined) {
       ctx.addIssue({ code: 'custom', message: 'expected a duration such as 30d, 12h, 10m, 90s or a number of milliseconds' });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+/** A share of V8's heap limit ("80%", or 0.8) or a size ("1.5GB"); a number up to 1 is a share, above it bytes. */
+const heapLimit = () =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const pct = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v) : null;
+    const n = pct ? Number(pct[1]) / 100 : typeof v === 'number' ? v : /^\s*\d*\.\d+\s*$|^\s*[01]\s*$/.test(v) ? Number(v) : parseSize(v);
+    if (n === undefined || !(n > 0) || (n > 1 && n < 16 * 1024 * 1024)) {
+      ctx.addIssue({ code: 'custom', message: 'expected a share of the heap limit such as 80% or 0.8, or a size of at least 16MiB such as 1.5GB' });
       return z.NEVER;
     }
     return n;
@@ -110,9 +122,50 @@ const httpUrl = () =>
     { message: 'expected an http:// or https:// URL without query or fragment, such as https://files.example.com' },
   );
 
+
+/** "TOKEN" or "NAME:TOKEN" strings, or one comma-separated string (admin.tokens, admin.readonlyTokens). */
+function adminTokenList() {
+  return z
+    .union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))])
+    .pipe(
+      z.array(
+        // "alice:short" must not pass as a 24-character token without a name: whatever looks
+        // like NAME: is a name, and the token after it must be long enough on its own.
+        z.string().refine((s) => /^(?:[A-Za-z0-9_.-]{1,40}:\S{24,}|(?![A-Za-z0-9_.-]{1,40}:)\S{24,})$/.test(s), {
+          message: 'expected TOKEN or NAME:TOKEN, with a token of at least 24 characters and no spaces',
+        }),
+      ),
+    )
+    .default([]);
+}
+
+/** A list of strings, or one comma-separated string (as environment variables give it). */
+function stringList() {
+  return z
+    .union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))])
+    .pipe(z.array(z.string().min(1)))
+    .default([]);
+}
+
+/** One DKIM or ARC key: {domain, selector, privateKeyFile, algorithm}; the file is checked at start (gateway/dkim.ts). */
+const signingKey = () =>
+  z.strictObject({
+    domain: z.string().regex(/^(\*|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+)$/, { message: 'expected a domain name such as example.com, or * for any From domain' }),
+    selector: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9_-]*)(\.[A-Za-z0-9_-]+)*$/, { message: 'expected a selector such as ferry2026 (letters, digits, -, _ and dots)' }),
+    privateKeyFile: z.string().min(1, { message: 'expected the path of a PEM private key file' }),
+    algorithm: z.enum(['rsa-sha256', 'ed25519-sha256'], { message: 'expected rsa-sha256 or ed25519-sha256' }).default('rsa-sha256'),
+  });
+
 export const configSchema = z.strictObject({
   /** Where the embedded defaults keep their files (blobs, SQLite database, outbox, spool). */
   dataDir: z.string().min(1).default('./data'),
+  /** Processes sharing the SMTP and HTTP listeners (cli/cluster.ts); unset: one per core (os.availableParallelism()); 1: one process. */
+  processes: z.coerce
+    .number({ message: 'expected a whole number of processes from 1 to 256' })
+    .int({ message: 'expected a whole number of processes from 1 to 256' })
+    .min(1, { message: 'expected a whole number of processes from 1 to 256' })
+    .max(256, { message: 'expected a whole number of processes from 1 to 256' })
+    .optional(),
   smtp: z
     .strictObject({
       host: z.string().default('0.0.0.0'),
@@ -133,6 +186,18 @@ export const configSchema = z.strictObject({
        * trustedNetworks are greeted at once: an MTA of one's own does not talk early.
        */
       greetingDelay: duration().prefault('100ms'),
+      /** Connections open at once from one client address (IPv6: one /64); more get 421 4.7.0 (gateway/connection-limits.ts). */
+      maxConnectionsPerAddress: z.coerce.number().int().min(1, { message: 'expected a whole number of at least 1' }).default(20),
+      /** Slots of maxConnections only clients in trustedNetworks (and clients once logged in) may fill; default a tenth of maxConnections. */
+      reservedConnections: z.coerce.number().int().min(0, { message: 'expected a whole number of at least 0, less than smtp.maxConnections' }).optional(),
+      /** Idle time before a client outside trustedNetworks that has not logged in is disconnected. */
+      untrustedIdleTimeout: duration().prefault('30s'),
+      /** MAIL FROM gets 451 4.3.0 while the V8 heap in use is above this: a share ("80%", 0.8) of the heap limit or a size ("1.5GB"). */
+      heapLimit: heapLimit().default(0.8),
+      /** A working copy of a message (raw, rewritten) up to this size is kept in memory, not in a spool file (gateway/spool.ts); 0 = always on disk. */
+      memorySpoolLimit: size().default(256 * 1024),
+      /** Memory all such copies of one process may take together; past it they go to disk. */
+      memorySpoolBudget: size().default(64 * 1024 * 1024),
       /** STARTTLS on smtp.port (and the certificate of smtp.tlsPort): PEM files. Both or neither. */
       tls: z
         .strictObject({
@@ -153,6 +218,10 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({})
+    .refine((s) => s.reservedConnections === undefined || s.reservedConnections < s.maxConnections, {
+      message: 'expected fewer reserved connections than smtp.maxConnections (some slots must stay open to everyone else)',
+      path: ['reservedConnections'],
+    })
     .refine((s) => s.tlsPort === undefined || !!s.tls.cert, {
       message: 'smtp.tlsPort needs a certificate: set smtp.tls.cert and smtp.tls.key',
       path: ['tlsPort'],
@@ -226,6 +295,32 @@ export const configSchema = z.strictObject({
         })
         .prefault({})
         .refine((b) => !(b.logoUrl && b.logoFile), { message: 'set web.brand.logoFile or web.brand.logoUrl, not both', path: ['logoFile'] }),
+    })
+    .prefault({}),
+  dkim: z
+    .strictObject({
+      /** Signing keys, chosen by the From domain (its own, a parent domain's, else the "*" entry); docs/dkim.md. */
+      keys: z.array(signingKey()).default([]),
+      /** Sign every message with a key for its From domain, not only those Ferry rewrote. */
+      signAll: bool().default(false),
+    })
+    .prefault({}),
+  arc: z
+    .strictObject({
+      /** Seal rewritten messages that arrived with a DKIM signature or an ARC chain (RFC 8617). */
+      enabled: bool().default(true),
+      /** Sealing keys (rsa-sha256 only, as RFC 8617 defines); default: the rsa-sha256 keys of dkim.keys. */
+      keys: z.array(signingKey()).optional(),
+      /** DNS servers ("host" or "host:port") for checking the incoming signatures; default: the system's. */
+      dnsServers: z.union([z.array(z.string().min(1)), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).optional(),
+    })
+    .prefault({}),
+  mime: z
+    .strictObject({
+      /** Deepest nesting of MIME parts (the message itself is level 0); deeper messages are handled as malformed MIME. */
+      maxDepth: z.coerce.number().int().min(1, { message: 'expected a whole number from 1 to 1000' }).max(1000, { message: 'expected a whole number from 1 to 1000' }).default(50),
+      /** Most MIME parts in one message, containers included; more are handled as malformed MIME. */
+      maxParts: z.coerce.number().int().min(1, { message: 'expected a whole number from 1 to 100000' }).max(100_000, { message: 'expected a whole number from 1 to 100000' }).default(1000),
     })
     .prefault({}),
   offload: z
@@ -332,9 +427,11 @@ export const configSchema = z.strictObject({
       keepRecords: duration().prefault('180d'),
     })
     .prefault({})
-    .refine((r) => r.minimum <= r.default && r.default <= r.maximum, {
-      message: 'retention.default must lie between retention.minimum and retention.maximum',
-      path: ['default'],
+    .superRefine((r, ctx) => {
+      // The values as read, with their unit, so a bare number read as milliseconds shows itself.
+      if (!(r.minimum <= r.default && r.default <= r.maximum)) {
+        ctx.addIssue({ code: 'custom', path: ['default'], message: `retention.default (${formatDuration(r.default)}) must lie between retention.minimum (${formatDuration(r.minimum)}) and retention.maximum (${formatDuration(r.maximum)})` });
+      }
     })
     .refine((r) => r.sweepInterval >= 1000, { message: 'retention.sweepInterval must be at least 1s', path: ['sweepInterval'] }),
   admin: z
@@ -342,18 +439,39 @@ export const configSchema = z.strictObject({
       /** Bearer token for /admin and /admin/api; admin is off when no token is set. At least 24 characters. */
       token: z.string().min(24, { message: 'expected a token of at least 24 characters, e.g. from `openssl rand -base64 32`' }).optional(),
       /** Several tokens (one per admin, for the audit log): "TOKEN" or "NAME:TOKEN" strings, or a comma-separated list. */
-      tokens: z
-        .union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))])
-        .pipe(
-          z.array(
-            // "alice:short" must not pass as a 24-character token without a name: whatever looks
-            // like NAME: is a name, and the token after it must be long enough on its own.
-            z.string().refine((s) => /^(?:[A-Za-z0-9_.-]{1,40}:\S{24,}|(?![A-Za-z0-9_.-]{1,40}:)\S{24,})$/.test(s), {
-              message: 'expected TOKEN or NAME:TOKEN, with a token of at least 24 characters and no spaces',
-            }),
-          ),
-        )
-        .default([]),
+      tokens: adminTokenList(),
+      /** Read-only tokens (helpdesk): search and view, but no change. Same form as admin.tokens. */
+      readonlyTokens: adminTokenList(),
+      session: z
+        .strictObject({
+          /** A UI session ends after this long without a request. */
+          idleTimeout: duration().prefault('1h'),
+          /** ...and at the latest this long after login. */
+          maxAge: duration().prefault('12h'),
+        })
+        .prefault({}),
+      /** After 20 wrong tokens from one address, how long each further login waits before it is checked (a right token still gets in). */
+      lockoutDelay: duration().prefault('2s'),
+      /** Single sign-on for the admin UI (OpenID Connect, authorization code with PKCE). Bearer tokens stay for the API and CLI. */
+      oidc: z
+        .strictObject({
+          /** The provider's issuer URL (its /.well-known/openid-configuration is read at start). */
+          issuer: z.url({ message: 'expected the issuer URL, e.g. https://login.example.com/realms/staff' }).optional(),
+          clientId: z.string().min(1).optional(),
+          clientSecret: z.string().min(1).optional(),
+          /** Addresses that may log in (as full admins, unless a group says read-only); compared case-insensitively. */
+          allowedEmails: stringList(),
+          /** The ID token claim listing the user's groups, e.g. "groups" or "roles". */
+          groupsClaim: z.string().min(1).optional(),
+          adminGroups: stringList(),
+          readonlyGroups: stringList(),
+        })
+        .prefault({})
+        .refine((o) => !o.issuer || o.clientId, { message: 'admin.oidc.issuer needs admin.oidc.clientId too', path: ['clientId'] })
+        .refine((o) => !o.issuer || o.allowedEmails.length > 0 || (o.groupsClaim && o.adminGroups.length + o.readonlyGroups.length > 0), {
+          message: 'admin.oidc needs allowedEmails, or groupsClaim with adminGroups or readonlyGroups: otherwise nobody may log in',
+          path: ['allowedEmails'],
+        }),
     })
     .prefault({}),
   queue: z
@@ -379,11 +497,48 @@ export const configSchema = z.strictObject({
     .prefault({}),
   metrics: z
     .strictObject({
-      /** Serve /metrics (Prometheus) on the web port too. */
-      onWebPort: bool().default(true),
+      /** Serve /metrics (Prometheus) and /readyz's reasons on the public web port too (off: message counts are not for everyone). */
+      onWebPort: bool().default(false),
       /** A separate listener for /metrics, /healthz and /readyz, e.g. for a `ferry gateway` process. */
       port: port().optional(),
       host: z.string().default('0.0.0.0'),
+      /** When set, /metrics (and /readyz's reasons) answer only requests with `Authorization: Bearer <token>`. */
+      token: z.string().min(24, { message: 'expected a token of at least 24 characters, e.g. from `openssl rand -base64 32`' }).optional(),
+    })
+    .prefault({}),
+  // Malware scanning of offloaded files (gateway/scan/, worker/rescan.ts, docs/scanning.md).
+  scan: z
+    .strictObject({
+      /** off | clamd | icap. Off means links go live unchecked (a warning at start). */
+      engine: z.enum(['off', 'clamd', 'icap'], { message: 'expected off, clamd or icap' }).default('off'),
+      /** Where clamd listens: unix:/run/clamav/clamd.ctl or tcp://127.0.0.1:3310. */
+      clamd: z
+        .string()
+        .refine((s) => /^unix:.+/.test(s) || /^tcp:\/\/[^/:]+:\d+\/?$/.test(s), { message: 'expected unix:/path/to/clamd.ctl or tcp://host:port' })
+        .default('unix:/run/clamav/clamd.ctl'),
+      /** The ICAP service that scans (RESPMOD): icap://host:port/service. */
+      icap: z
+        .string()
+        .refine((s) => /^icap:\/\/[^/]+\/.+/.test(s), { message: 'expected icap://host:port/service, such as icap://127.0.0.1:1344/virus_scan' })
+        .optional(),
+      /** A scanner silent this long (connecting, reading or answering) counts as failed. */
+      timeout: duration().prefault('60s'),
+      onInfected: z.enum(['reject', 'quarantine'], { message: 'expected reject or quarantine' }).default('reject'),
+      onError: z.enum(['tempfail', 'accept'], { message: 'expected tempfail or accept' }).default('tempfail'),
+      /** A file over the scanner's stream limit: accept (marked "not scanned: too large") or reject. */
+      tooLarge: z.enum(['accept', 'reject'], { message: 'expected accept or reject' }).default('accept'),
+      /** How often the worker asks the scanner for its signature version (it is also read at every scan). */
+      versionCheckInterval: duration().prefault('10m'),
+      /** Files the worker rescans per minute after a signature update; 0 = no rescans. */
+      rescanPerMinute: z.coerce.number().int().min(0, { message: 'expected a whole number of at least 0' }).default(60),
+      /** Admin addresses told when a file is held or blocked (comma-separated in the environment). */
+      notify: z
+        .union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))])
+        .pipe(z.array(z.string().regex(/^[^@\s<>]+@[^@\s<>]+$/, { message: 'expected e-mail addresses such as security@example.com' })))
+        .default([]),
+    })
+    .superRefine((s, ctx) => {
+      if (s.engine === 'icap' && !s.icap) ctx.addIssue({ code: 'custom', path: ['icap'], message: 'scan.engine is icap, so scan.icap must name the service, such as icap://127.0.0.1:1344/virus_scan' });
     })
     .prefault({}),
   shutdown: z

@@ -61,3 +61,50 @@ export function formatSize(bytes: number): string {
   } while (v >= 1000 && i < units.length - 1);
   return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
 }
+
+const DURATION_STEPS: [ms: number, short: string, word: string][] = [
+  [86_400_000, 'd', 'day'],
+  [3_600_000, 'h', 'hour'],
+  [60_000, 'm', 'minute'],
+  [1000, 's', 'second'],
+  [1, 'ms', 'millisecond'],
+];
+
+/**
+ * A duration as an admin writes it: 30d, 5m, 90s, 100ms (the largest unit that divides it
+ * exactly, so check-config's output reads back as the same value), or with `words`:
+ * "30 days", "5 minutes". A value no unit divides (an elapsed time) is given to one decimal
+ * of the largest unit that fits: 2.5h, never "0 days".
+ */
+export function formatDuration(ms: number, opts: { words?: boolean } = {}): string {
+  const say = (n: number, short: string, word: string) => (opts.words ? `${n} ${word}${n === 1 ? '' : 's'}` : `${n}${short}`);
+  if (!Number.isFinite(ms)) return String(ms);
+  if (ms === 0) return say(0, 's', 'second');
+  for (const [unit, short, word] of DURATION_STEPS) if (ms >= unit && ms % unit === 0) return say(ms / unit, short, word);
+  for (const [unit, short, word] of DURATION_STEPS) if (ms >= unit) return say(+(ms / unit).toFixed(1), short, word);
+  return say(+ms.toFixed(3), 'ms', 'millisecond');
+}
+
+/** "500 MB", "5 MiB", "2 GB" for a size from the configuration: exact where a unit divides it. */
+export function formatConfigSize(bytes: number): string | number {
+  // Some size settings also take a share (smtp.heapLimit: 0.8 = 80 %): not a byte count.
+  if (!Number.isInteger(bytes) || bytes < 0) return bytes;
+  for (const [unit, name] of [
+    [1e12, 'TB'],
+    [1e9, 'GB'],
+    [1e6, 'MB'],
+    [1024 ** 4, 'TiB'],
+    [1024 ** 3, 'GiB'],
+    [1024 ** 2, 'MiB'],
+    [1e3, 'kB'],
+    [1024, 'KiB'],
+  ] as const) {
+    if (bytes >= unit && bytes % unit === 0) return `${bytes / unit} ${name}`;
+  }
+  return bytes >= 1000 ? `${bytes} bytes (${formatSize(bytes)})` : `${bytes} bytes`;
+}
+
+/** True for a number, or a string of digits only: a duration written without a unit. */
+export function isBareNumber(value: unknown): boolean {
+  return typeof value === 'number' || (typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value));
+}

@@ -7,6 +7,8 @@ import type { Config } from '../config/schema.js';
 import { checkDatabase, type BlobStore, type Db } from '../storage/index.js';
 import { Users } from './auth.js';
 import { SmtpAuthLimiter } from './auth-limit.js';
+import { ConnectionLimits } from './connection-limits.js';
+import { heapOverLimit } from './heap-guard.js';
 import { messagesRejected, smtpAuth, smtpSessions, smtpSessionsActive, smtpStarttls } from './metrics.js';
 import { createRelay, type Relay } from './relay.js';
 import { replies, SmtpReplyError } from './replies.js';
@@ -98,6 +100,13 @@ export class Gateway {
       disableReverseLookup: true,
       maxRecipients: config.smtp.maxRecipients,
       maxClients: config.smtp.maxConnections,
+      connectionLimits: new ConnectionLimits({
+        trusted: this.trusted,
+        maxConnections: config.smtp.maxConnections,
+        maxPerAddress: config.smtp.maxConnectionsPerAddress,
+        reserved: config.smtp.reservedConnections ?? Math.floor(config.smtp.maxConnections / 10),
+      }),
+      untrustedIdleTimeout: config.smtp.untrustedIdleTimeout,
       socketTimeout: config.smtp.socketTimeout,
       logger: false,
       onConnect: (session: SMTPServerSession, cb: (err?: Error | null) => void) => {
@@ -140,6 +149,12 @@ export class Gateway {
         );
       },
       onMailFrom: (_address: SMTPServerAddress, _session: SMTPServerSession, cb: (err?: Error | null) => void) => {
+        const heap = heapOverLimit(config.smtp.heapLimit);
+        if (heap) {
+          messagesRejected.inc({ reason: 'memory' });
+          logger.warn({ heapUsed: heap.used, threshold: Math.round(heap.threshold) }, 'heap above smtp.heapLimit, refusing MAIL FROM');
+          return cb(new SmtpReplyError(replies.memoryShort()));
+        }
         this.checkStorage().then(() => cb(), (err: Error) => {
           messagesRejected.inc({ reason: 'storage_error' });
           logger.warn({ err }, 'storage unavailable, refusing MAIL FROM');

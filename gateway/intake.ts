@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { drainOrClose } from './backpressure.js';
+import { CrlfNormalizer } from './line-ends.js';
 
 // The first stage of every message: counts the DATA bytes and enforces the size policy, and
 // feeds up to two sinks: the MIME pipeline and, while it may still be needed, a raw copy.
@@ -27,9 +28,21 @@ export class Intake extends Writable {
     this.opts = opts;
   }
 
-  /** Adds a sink; bytes written from now on go to it, with backpressure. */
-  attach(name: string, sink: Writable): void {
-    this.sinks.set(name, sink);
+  /**
+   * Adds a sink; bytes written from now on go to it, with backpressure. `canonicalLineEnds`:
+   * the sink gets them with bare CR and LF made CRLF (the raw copy, which may be relayed as it
+   * is; line-ends.ts says why).
+   */
+  attach(name: string, sink: Writable, opts: { canonicalLineEnds?: boolean } = {}): void {
+    if (!opts.canonicalLineEnds) {
+      this.sinks.set(name, sink);
+      return;
+    }
+    const normalizer = new CrlfNormalizer();
+    normalizer.pipe(sink);
+    // A sink destroyed by its owner (oversize) must not leave the normalizer waiting on it.
+    sink.once('close', () => normalizer.destroy());
+    this.sinks.set(name, normalizer);
   }
 
   /** Stops feeding a sink and ends it (or not, when it is being thrown away). */

@@ -1,4 +1,4 @@
-import iconv from 'iconv-lite';
+import { charsetName } from './charsets.js';
 import libmime from 'libmime';
 import type { MimeNode } from '@zone-eu/mailsplit';
 
@@ -77,8 +77,8 @@ export const PLACEHOLDER_HEADER = 'X-Ferry-Offloaded-File';
 /** The charset a text part is decoded with, or undefined if Ferry cannot safely rewrite it. */
 export function usableCharset(node: Node): string | undefined {
   if (!asciiCompatible(node)) return undefined;
-  const cs = charsetOf(node);
-  return iconv.encodingExists(cs) ? cs : undefined;
+  // Labels as Python and older mailers write them (iso2022_jp, cp936...) too: gateway/charsets.ts.
+  return charsetName(charsetOf(node));
 }
 
 function charsetOf(node: Node): string {

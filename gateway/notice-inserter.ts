@@ -1,11 +1,11 @@
 import { once } from 'node:events';
 import { PassThrough, Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
-import iconv from 'iconv-lite';
 import libbase64 from 'libbase64';
 import libmime from 'libmime';
 import libqp from 'libqp';
 import type { MimeNode } from '@zone-eu/mailsplit';
 import { noticeTargetKind, usableCharset } from './mime-parts.js';
+import { lookupCharset } from './charsets.js';
 import { stuffFlowed } from './notice.js';
 import { Utf8OrCp1252 } from './utf8-repair.js';
 
@@ -139,12 +139,14 @@ export class NoticeInserter extends Transform {
 
   private startPlain(node: MimeNode): Rewrite {
     const cs = usableCharset(node)!;
+    const codec = lookupCharset(cs)!;
     const enc = (node.encoding || '7bit').toLowerCase();
     const text = node.flowed ? stuffFlowed(this.opts.text) : this.opts.text;
     // us-ascii bodies are relabelled utf-8 when the notice needs it: ASCII bytes are valid UTF-8.
     const asciiBody = cs === 'us-ascii' || cs === 'ascii';
-    let noticeBytes = iconv.encode(text, asciiBody ? 'utf-8' : cs);
-    const fits = asciiBody ? true : iconv.decode(noticeBytes, cs) === text;
+    // A charset Ferry reads but cannot write (ISO-2022-JP) takes the notice as UTF-8: transcoded.
+    let noticeBytes = asciiBody || !codec.canEncode ? Buffer.from(text, 'utf8') : codec.encode(text);
+    const fits = asciiBody ? true : codec.canEncode && codec.decode(noticeBytes) === text;
     const transcode = !fits;
     if (transcode) noticeBytes = Buffer.from(text, 'utf8');
     if ((transcode || asciiBody) && !isAscii(noticeBytes)) node.setCharset('utf-8');
@@ -168,7 +170,7 @@ export class NoticeInserter extends Transform {
     if (outEnc !== enc && node.headers) node.headers.update('Content-Transfer-Encoding', outEnc);
     if (decodeCte) stages.push(decodeCte);
     if (repair) stages.push(new Utf8OrCp1252());
-    if (transcode) stages.push(iconv.decodeStream(cs) as unknown as Transform, iconv.encodeStream('utf-8') as unknown as Transform);
+    if (transcode) stages.push(...codec.toUtf8());
     stages.push(new Prepend(noticeBytes));
     stages.push(encoderFor(outEnc));
     if (stages.length === 1) stages.unshift(new PassThrough());

@@ -28,12 +28,17 @@ export function formatExpiry(ms: number): string {
 
 const RULE = '-'.repeat(60);
 
+/** "1 attachment was sent as a download link", "3 attachments were sent as download links". */
+function sentAs(count: number): string {
+  return count === 1 ? '1 attachment was sent as a download link' : `${count} attachments were sent as download links`;
+}
+
 /** The plain-text notice, lines joined with CRLF, ending with a blank line. */
 export function noticeText(n: NoticeInput): string {
   const count = n.files.length;
   const lines = [
     RULE,
-    `${count} attachment${count === 1 ? ' was' : 's were'} sent as download link${count === 1 ? '' : 's'}, available until ${formatExpiry(n.expiresAt)}:`,
+    `${sentAs(count)}, available until ${formatExpiry(n.expiresAt)}:`,
     '',
   ];
   for (const f of n.files) lines.push(`* ${displayName(f.name)} (${formatSize(f.size)})`);
@@ -68,7 +73,7 @@ export function noticeHtml(n: NoticeInput): string {
     .join('');
   return (
     `<div style="border:1px solid #c9d3e0;border-radius:6px;padding:12px 16px;margin:0 0 16px 0;font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#1f2933;background:#f5f8fc">` +
-    `<p style="margin:0 0 8px 0">${count} attachment${count === 1 ? ' was' : 's were'} sent as download link${count === 1 ? '' : 's'}, available until ${htmlAscii(formatExpiry(n.expiresAt))}:</p>` +
+    `<p style="margin:0 0 8px 0">${sentAs(count)}, available until ${htmlAscii(formatExpiry(n.expiresAt))}:</p>` +
     `<ul style="margin:0 0 8px 0;padding-left:20px">${items}</ul>` +
     `<p style="margin:0"><a href="${htmlAscii(n.landingUrl)}" style="display:inline-block;padding:6px 14px;border-radius:4px;background:#0b57d0;color:#ffffff;text-decoration:none">Download</a> <span style="color:#555;font-size:12px">${htmlAscii(n.landingUrl)}</span></p>` +
     `</div>\r\n`

@@ -5,9 +5,12 @@ import libmime from 'libmime';
 import libqp from 'libqp';
 import type { MimeNode } from '@zone-eu/mailsplit';
 import { displayName } from '../storage/filenames.js';
+import { decodeFileName } from './charsets.js';
 import type { NewFile } from '../storage/records.js';
 import { drainOrClose } from './backpressure.js';
 import { HashCounter } from './hash-counter.js';
+import { Base64Decoder } from './decode-base64.js';
+import { QuotedPrintableDecoder } from './decode-qp.js';
 import { isUuencoded, UuDecoder } from './uudecode.js';
 import { fallbackName, isAttachmentCandidate, isEmbeddedMessage, noticeTargetKind, PLACEHOLDER_HEADER, type SignedPolicy } from './mime-parts.js';
 
@@ -71,6 +74,8 @@ export class Offloader extends Transform {
   hasNoticeTarget = false;
   rootNode: MimeNode | undefined;
   private current: Held | Active | undefined;
+  /** Uploads not yet settled; cleanup waits for them, or a late rename would outlive its delete. */
+  private readonly uploads = new Set<Promise<void>>();
   private readonly opts: OffloaderOptions;
 
   constructor(opts: OffloaderOptions) {
@@ -84,6 +89,11 @@ export class Offloader extends Transform {
 
   override _flush(cb: TransformCallback): void {
     this.finishCurrent().then(() => cb(), cb);
+  }
+
+  /** Resolves once every upload started has finished or failed. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.uploads]);
   }
 
   override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
@@ -170,7 +180,9 @@ export class Offloader extends Transform {
     const node = held.node;
     const contentType = node.contentType || 'application/octet-stream';
     // A name that is nothing but spaces or control characters counts as none.
-    const given = node.filename && displayName(String(node.filename), '') ? String(node.filename) : '';
+    // Names in charsets the parser does not know (gb2312 as Python labels it, ...): gateway/charsets.ts.
+    const filename = node.filename ? (decodeFileName(node) ?? String(node.filename)) : '';
+    const given = filename && displayName(filename, '') ? filename : '';
     const { idx, blobKey } = await this.opts.sink.begin({ name: given, contentType });
     // A part without a name still needs one people can open: a forwarded message is named after
     // its subject, anything else after its type ("attachment-2.pdf").
@@ -185,15 +197,24 @@ export class Offloader extends Transform {
     stored.catch(() => {
       /* observed by whoever awaits it; never an unhandled rejection */
     });
+    // Both halves: the decoder side may fail at once while the store is still renaming its file.
+    const settled: Promise<void> = Promise.allSettled([piped, put]).then(() => void this.uploads.delete(settled));
+    this.uploads.add(settled);
     const active: Active = { kind: 'active', node, decoder, hasher, idx, blobKey, name, contentType, stored };
     this.current = active;
     for (const chunk of held.chunks) await writeOrFail(decoder, (chunk as { value: Buffer }).value, stored);
   }
 }
 
-/** The part's transfer decoder: mailsplit's (base64, quoted-printable, identity), plus uuencode. */
+/**
+ * The part's transfer decoder: base64 and quoted-printable in bulk (gateway/decode-*.ts, not
+ * mailsplit's per-character libbase64/libqp), uuencode, and identity for 7bit/8bit/binary.
+ */
 function decoderFor(node: MimeNode): Transform | PassThrough {
-  return isUuencoded(node.encoding) ? new UuDecoder() : (node.getDecoder() as Transform | PassThrough);
+  const enc = typeof node.encoding === 'string' ? node.encoding.toLowerCase().trim() : '';
+  if (enc === 'base64') return new Base64Decoder();
+  if (enc === 'quoted-printable') return new QuotedPrintableDecoder();
+  return isUuencoded(enc) ? new UuDecoder() : new PassThrough();
 }
 
 const SUBJECT_SEARCH_LIMIT = 64 * 1024;

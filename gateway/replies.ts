@@ -127,12 +127,48 @@ export const replies = {
     enhanced: '2.0.0',
     text: `Ok: queued as ${queueId}${offloaded ? `, ${offloaded} attachment${offloaded === 1 ? '' : 's'} turned into download links` : ''}; the next mail server is not available now, Ferry will retry delivery`,
   }),
+  /** scan.onInfected: reject. Nothing of the message is kept. */
+  malwareFound: (file: string, signature: string, count: number): Reply => ({
+    code: 554,
+    enhanced: '5.7.1',
+    text: `The attachment "${replyText(file, 80)}" contains malware (${replyText(signature, 80)})${count > 1 ? ` and ${count - 1} more attachment${count > 2 ? 's are' : ' is'} infected` : ''}; the message was not sent. Check your computer for malware before sending again.`,
+  }),
+  /** scan.tooLarge: reject. */
+  tooLargeToScan: (file: string): Reply => ({
+    code: 552,
+    enhanced: '5.3.4',
+    text: `The attachment "${replyText(file, 80)}" is larger than the malware scanner can check; the message was not sent. Share the file another way.`,
+  }),
+  /** scan.onError: tempfail (scanner unreachable, too slow, or answering nonsense). */
+  scanUnavailable: (): Reply => ({
+    code: 451,
+    enhanced: '4.7.0',
+    text: 'The malware scanner is temporarily unavailable, so the attachments could not be checked; nothing was kept. Please try again later.',
+  }),
+  /** smtp.maxConnectionsPerAddress reached for the client's address (IPv6: its /64). */
+  tooManyConnectionsFromAddress: (max: number): Reply => ({
+    code: 421,
+    enhanced: '4.7.0',
+    text: `Too many connections from your address are open to this gateway (at most ${max}); please try again in a moment.`,
+  }),
+  /** The V8 heap is above smtp.heapLimit: new transactions wait until the ones in flight are done. */
+  memoryShort: (): Reply => ({
+    code: 451,
+    enhanced: '4.3.0',
+    text: 'The gateway is short of memory right now and takes no new messages; nothing was kept. Please try again in a few minutes.',
+  }),
   shuttingDown: (): Reply => ({
     code: 421,
     enhanced: '4.3.2',
     text: 'The gateway is shutting down; please try again shortly.',
   }),
 } as const;
+
+/** A name or signature inside a reply line: printable ASCII only (an SMTP reply is one line of ASCII), capped. */
+function replyText(s: string, max: number): string {
+  const clean = s.replace(/[^\x20-\x7e]/g, '?').replace(/"/g, "'");
+  return clean.length > max ? `${clean.slice(0, max - 3)}...` : clean;
+}
 
 const ENHANCED_RE = /^([245])\.(\d{1,3})\.(\d{1,3})$/;
 

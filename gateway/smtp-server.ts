@@ -3,6 +3,7 @@ import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { messagesRejected } from './metrics.js';
+import type { ConnectionLimits } from './connection-limits.js';
 import { carriesEnhancedCode, replies } from './replies.js';
 
 // smtp-server with Ferry's reply rules. Two things the library cannot be configured to do:
@@ -14,12 +15,17 @@ import { carriesEnhancedCode, replies } from './replies.js';
 // pinned with ~ and test/smtp-replies.test.ts checks the exact reply lines.
 // Also here, for the same reason: the greeting delay per client (the library waits a fixed 100 ms
 // for every connection), AUTH advertised only once TLS is up (the library advertises it on
-// plaintext too, then refuses it), and the drain on shutdown (new connections get 421 4.3.2
+// plaintext too, then refuses it), the connection limits per address and the reserved slots
+// (connection-limits.ts) with a shorter idle timeout for clients that may not send, and the drain on shutdown (new connections get 421 4.3.2
 // while transactions in flight finish; the library's close() stops listening at once).
 
 type ConnectionInternals = {
   _server: { options: SMTPServerOptions & FerryServerExtras } & Pick<FerrySMTPServer, 'draining' | 'greetingDelayFor'>;
   _setListeners(callback: () => void): void;
+  _armTimeout(socket?: net.Socket): void;
+  _socket: net.Socket;
+  id: string;
+  session: { user?: unknown };
   secure: boolean;
   remoteAddress: string;
   name: string;
@@ -34,6 +40,10 @@ type ConnectionInternals = {
 export interface FerryServerExtras {
   /** Milliseconds to wait before the greeting of a client at this address (the library: always 100). */
   greetingDelay?: (remoteAddress: string) => number;
+  /** Per-address limits and reserved slots; without it only maxClients applies. */
+  connectionLimits?: ConnectionLimits;
+  /** Idle timeout (ms) for clients outside trustedNetworks that have not logged in. */
+  untrustedIdleTimeout?: number;
 }
 
 class FerryConnection extends SMTPConnection {
@@ -48,10 +58,18 @@ class FerryConnection extends SMTPConnection {
     const server = self._server;
     const delay = server.draining ? 0 : server.greetingDelayFor(self.remoteAddress);
     self._setListeners(() => {
-      const max = server.options.maxClients;
-      if (max && (server as unknown as { connections: Set<unknown> }).connections.size > max) {
-        const r = replies.tooManyConnections();
-        return this.send(r.code, `${r.enhanced} ${r.text}`, false);
+      const open = (server as unknown as { connections: Set<unknown> }).connections.size;
+      const limits = server.options.connectionLimits;
+      if (limits) {
+        const refused = limits.admit(self.id, self.remoteAddress, open);
+        if (refused) return this.send(refused.code, `${refused.enhanced} ${refused.text}`, false);
+        self._socket.once('close', () => limits.release(self.id));
+      } else {
+        const max = server.options.maxClients;
+        if (max && open > max) {
+          const r = replies.tooManyConnections();
+          return this.send(r.code, `${r.enhanced} ${r.text}`, false);
+        }
       }
       if (delay <= 0) return this.connectionReady();
       // Connections that talk during the delay are refused by the library (421 "You talk too soon").
@@ -59,8 +77,22 @@ class FerryConnection extends SMTPConnection {
     });
   }
 
+  /** Until it logs in, a client outside trustedNetworks gets the short idle timeout. */
+  private get mayIdleLong(): boolean {
+    const self = this.internals;
+    const limits = self._server.options.connectionLimits;
+    return !!self.session?.user || !limits || limits.isTrusted(self.remoteAddress);
+  }
+
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     const self = this.internals;
+    if (code === 235) {
+      // Logged in (RFC 4954): the normal idle timeout, and a slot outside the share open to everyone.
+      self._server.options.connectionLimits?.promote(self.id);
+      super.send(code, data, context);
+      // Only the time changes: the library's timeout listener stays armed.
+      return void self._socket.setTimeout(Number(self._server.options.socketTimeout) || 60_000);
+    }
     if (code === 250 && Array.isArray(data) && !self.secure && !self._server.options.allowInsecureAuth) {
       // EHLO: the library lists AUTH on plaintext too and then refuses it with 538; a client
       // should only see AUTH where it can use it (after STARTTLS, or on smtp.tlsPort).
@@ -106,6 +138,16 @@ proto._validateMailParams = function (this: ConnectionInternals, parsed) {
   return error;
 };
 
+const armTimeout = (SMTPConnection.prototype as unknown as ConnectionInternals)._armTimeout;
+proto._armTimeout = function (this: ConnectionInternals, socket?: net.Socket) {
+  armTimeout.call(this, socket);
+  const short = this._server.options.untrustedIdleTimeout;
+  if (short && !(this as unknown as FerryConnection)['mayIdleLong']) {
+    // Same listener as the library's, with the shorter time; setTimeout replaces the time only.
+    (socket ?? this._socket).setTimeout(Math.min(short, Number(this._server.options.socketTimeout) || short));
+  }
+};
+
 // RFC 4954 section 4: AUTH is refused once MAIL FROM has started a transaction; the library accepts
 // it, which would let a client change who it is between MAIL FROM and RCPT TO.
 const handleAuth = (SMTPConnection.prototype as unknown as { handler_AUTH(command: Buffer, cb: () => void): void }).handler_AUTH;
@@ -144,9 +186,10 @@ export class FerrySMTPServer extends SMTPServer {
   drain(): void {
     if (this.draining) return;
     this.draining = true;
-    const self = this as unknown as { _closeTimeout?: NodeJS.Timeout | null };
+    const self = this as unknown as { _closeTimeout?: NodeJS.Timeout | false | null };
     // The library tests only that the timer exists; it is replaced by close()'s own.
-    self._closeTimeout ??= setTimeout(() => undefined, 1).unref();
+    // NB smtp-server starts with `_closeTimeout = false`, not undefined, so `??=` would never set it.
+    self._closeTimeout ||= setTimeout(() => undefined, 1).unref();
   }
 
   /** Sends 421 4.3.2 to every open connection and closes it (after the drain). */

@@ -1,8 +1,6 @@
-import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import type { PassThrough, Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { ChunkedPassthrough, Joiner, Splitter } from '@zone-eu/mailsplit';
+import { Joiner } from '@zone-eu/mailsplit';
 import libmime from 'libmime';
 import type { Logger } from 'pino';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
@@ -14,6 +12,7 @@ import {
   hashToken,
   landingUrl,
   markLive,
+  markLiveQueued,
   newBlobKey,
   newId,
   newQueueId,
@@ -28,13 +27,19 @@ import {
 import { Intake } from './intake.js';
 import { countTransaction } from './metrics.js';
 import { CrlfNormalizer } from './line-ends.js';
+import { mimeLimits } from './mime-limits.js';
+import { BulkChunker, BulkSplitter } from './bulk-splitter.js';
 import { NoticeInserter } from './notice-inserter.js';
 import { noticeHtml, noticeText, placeholderText } from './notice.js';
 import { Offloader, type OffloadedFile, type OffloadSink } from './offloader.js';
 import { deliver, queueNotice } from './queue-delivery.js';
 import type { Relay } from './relay.js';
 import { nextHopReply, replies, type Reply } from './replies.js';
-import { Spool } from './spool.js';
+import { Spool, type SpoolFile } from './spool.js';
+import { ScanGate } from './scan/gate.js';
+import { queueScanNotices } from './scan/notice.js';
+import { checkOriginalWhileReceiving, outgoingPrefix, signingFor, withPrefix } from './outgoing.js';
+import type { OriginalAuth } from './arc.js';
 import { decideRetention, retentionBounds } from '../storage/retention.js';
 
 export interface GatewayContext {
@@ -59,6 +64,9 @@ const SPLITTER_OPTIONS = {
   maxChildNodes: 10_000,
 };
 
+/** Input chunk of the MIME pass: large, so leaf bodies move in few, large objects (gateway/bulk-splitter.ts). */
+const BULK_CHUNK = 256 * 1024;
+
 class StorageFailure extends Error {
   constructor(cause: unknown) {
     super(`storage failed: ${(cause as Error)?.message ?? cause}`, { cause });
@@ -80,6 +88,10 @@ export class MessageTransaction implements OffloadSink {
   private readonly started = Date.now();
   private readonly abort = new AbortController();
   private readonly files: OffloadedFile[] = [];
+  /** Malware scanning beside each upload (gateway/scan/); a no-op when scan.engine is off. */
+  private readonly scanGate: ScanGate;
+  /** Files held in quarantine (scan.onInfected: quarantine), for the notices. */
+  private scanHeld: { idx: number; name: string; signature: string }[] = [];
   private readonly blobKeys: string[] = [];
   private transferCreated: Promise<void> | undefined;
   private nextIdx = 1;
@@ -88,6 +100,8 @@ export class MessageTransaction implements OffloadSink {
   private intake!: Intake;
   private spool!: Spool;
   private rawDone: Promise<void> = Promise.resolve();
+  /** The incoming DKIM/ARC results, checked on the original bytes as they arrive (for the ARC seal). */
+  private originalAuth: Promise<OriginalAuth | undefined> | undefined;
   private log: Logger;
 
   constructor(
@@ -96,6 +110,7 @@ export class MessageTransaction implements OffloadSink {
   ) {
     this.expiresAt = this.started + ctx.config.retention.default;
     this.log = ctx.logger.child({ queueId: this.queueId });
+    this.scanGate = new ScanGate(ctx.config.scan);
   }
 
   private get sender(): string {
@@ -114,7 +129,7 @@ export class MessageTransaction implements OffloadSink {
 
   async run(stream: SMTPServerDataStream): Promise<Outcome> {
     const cfg = this.ctx.config;
-    this.spool = await Spool.open(this.ctx.spoolDir, this.queueId);
+    this.spool = await Spool.open(this.ctx.spoolDir, this.queueId, { memoryLimit: cfg.smtp.memorySpoolLimit, memoryBudget: cfg.smtp.memorySpoolBudget });
     let hardLimitHit!: () => void;
     const hardLimit = new Promise<'hard'>((resolve) => (hardLimitHit = () => resolve('hard')));
 
@@ -177,6 +192,21 @@ export class MessageTransaction implements OffloadSink {
       }
       // Nothing offloaded: relay the raw copy, so the message arrives byte for byte as it came.
       if (this.files.length === 0) return await this.relayRaw();
+      // Every verdict is in before the reply: an infected file under scan.onInfected: reject, or a
+      // scanner failure under scan.onError: tempfail, refuses the whole message and keeps nothing.
+      const scan = await this.scanGate.conclude(this.ctx.db, this.transferId, this.files, this.log);
+      if (scan.kind === 'refuse') {
+        await this.cleanup();
+        this.summary('rejected', scan.detail);
+        return { reply: scan.reply };
+      }
+      this.scanHeld = scan.held;
+      if (scan.held.length) {
+        await queueScanNotices(
+          { db: this.ctx.db, blobs: this.ctx.blobs, logger: this.log, hostname: this.ctx.config.smtp.hostname },
+          { kind: 'quarantine', sender: this.sender, admins: this.ctx.config.scan.notify, transferId: this.transferId, queueId: this.queueId, files: scan.held },
+        );
+      }
       await this.spool.remove('raw');
       const final = await this.pass2();
       return await this.relay(final, this.files.length);
@@ -196,7 +226,7 @@ export class MessageTransaction implements OffloadSink {
     const raw = this.spool.writer('raw');
     const rawDone = finished(raw);
     rawDone.catch(() => undefined);
-    const chunker = new ChunkedPassthrough({ chunkSize: 64 * 1024 });
+    const chunker = new BulkChunker(BULK_CHUNK);
     this.intake = new Intake({
       maxSize: cfg.smtp.maxMessageSize,
       hardLimit: cfg.smtp.hardLimit,
@@ -210,22 +240,26 @@ export class MessageTransaction implements OffloadSink {
         onHardLimit();
       },
     });
-    this.intake.attach('raw', raw);
+    this.intake.attach('raw', raw, { canonicalLineEnds: true });
     this.offloader = new Offloader({ minSize: cfg.offload.minAttachmentSize, signed: cfg.offload.signed, sink: this });
     this.rawDone = rawDone;
     this.intake.attach('mime', chunker as unknown as Writable);
-    return pipeline(chunker, new Splitter(SPLITTER_OPTIONS), this.offloader, new Joiner(), new CrlfNormalizer(), this.spool.writer('a'));
+    this.originalAuth = checkOriginalWhileReceiving(this.intake, cfg);
+    return pipeline(chunker, new BulkSplitter(SPLITTER_OPTIONS, mimeLimits(cfg)), this.offloader, new Joiner(), new CrlfNormalizer(), this.spool.writer('a'));
   }
 
   /** Pass 2: spool "a" -> notice into the text bodies -> spool "b". */
-  private async pass2(): Promise<string> {
-    const n = { files: this.files, landingUrl: this.landingUrl(), expiresAt: this.expiresAt };
+  private async pass2(): Promise<SpoolFile> {
+    // A file held in quarantine is named so in the notice (gateway/scan/, scan.onInfected: quarantine).
+    const held = new Set(this.scanHeld.map((h) => h.idx));
+    const files = this.files.map((f) => (held.has(f.idx) ? { ...f, name: `${f.name} [held for review: malware found]` } : f));
+    const n = { files, landingUrl: this.landingUrl(), expiresAt: this.expiresAt };
     const total = this.files.reduce((s, f) => s + f.size, 0);
-    const out = this.spool.path('b');
+    const out = this.spool.writer('b');
     await pipeline(
-      fs.createReadStream(this.spool.path('a'), { highWaterMark: 64 * 1024 }),
-      new ChunkedPassthrough({ chunkSize: 64 * 1024 }),
-      new Splitter(SPLITTER_OPTIONS),
+      this.spool.get('a').open(),
+      new BulkChunker(BULK_CHUNK),
+      new BulkSplitter(SPLITTER_OPTIONS, mimeLimits(this.ctx.config)),
       new NoticeInserter({
         text: noticeText(n),
         html: noticeHtml(n),
@@ -234,14 +268,14 @@ export class MessageTransaction implements OffloadSink {
       }),
       new Joiner(),
       new CrlfNormalizer(),
-      fs.createWriteStream(out, { mode: 0o600 }),
+      out,
     );
     return out;
   }
 
   private async relayRaw(): Promise<Outcome> {
     await this.rawDone;
-    return this.relay(this.spool.path('raw'), 0);
+    return this.relay(this.spool.get('raw'), 0);
   }
 
   /**
@@ -251,8 +285,15 @@ export class MessageTransaction implements OffloadSink {
    * in the blob store with a queue record, and the client gets 250 with the queue id; the queue
    * runner retries. Recipients refused permanently while others were taken get a DSN.
    */
-  private async relay(file: string, offloaded: number): Promise<Outcome> {
-    const { size } = await fsp.stat(file);
+  private async relay(copy: SpoolFile, offloaded: number): Promise<Outcome> {
+    // Ferry's Received field (and DKIM/ARC fields when configured) go in front; the rest streams
+    // from the working copy (in memory when small, gateway/spool.ts). Signing reads the message
+    // from a file path, so with signing configured the copy is written out first.
+    const signing = signingFor(this.ctx.config);
+    const file = signing.dkim.length || signing.arc.length ? await copy.toFile() : '';
+    const prefix = await outgoingPrefix({ config: this.ctx.config, session: this.session, queueId: this.queueId, file, modified: offloaded > 0, original: this.originalAuth, log: this.log });
+    const open = () => withPrefix(prefix, () => copy.open());
+    const size = copy.size + prefix.length;
     const t0 = Date.now();
     const outcome = await deliver(this.ctx.relay, {
       id: this.queueId,
@@ -261,7 +302,7 @@ export class MessageTransaction implements OffloadSink {
       dsnRet: this.dsnRet,
       dsnEnvid: this.dsnEnvid,
       size,
-      open: () => fs.createReadStream(file, { highWaterMark: 64 * 1024 }) as Readable,
+      open,
       deadline: t0 + this.ctx.config.relay.attemptTimeout,
     });
     const relayMs = Date.now() - t0;
@@ -279,7 +320,7 @@ export class MessageTransaction implements OffloadSink {
 
     if (pending.length) {
       try {
-        await this.enqueue(file, size, outcome.recipients, outcome.lastError);
+        await this.enqueue(open, size, outcome.recipients, outcome.lastError);
       } catch (err) {
         this.log.error({ err }, 'the message could not be queued');
         if (delivered.length === 0) {
@@ -308,7 +349,7 @@ export class MessageTransaction implements OffloadSink {
           envid: this.dsnEnvid,
           arrivalDate: this.started,
           recipients: failed,
-          openOriginal: async () => fs.createReadStream(file, { highWaterMark: 64 * 1024 }) as Readable,
+          openOriginal: async () => copy.open(),
           fallbackStatus: '5.0.0',
           now: Date.now(),
         },
@@ -327,9 +368,9 @@ export class MessageTransaction implements OffloadSink {
    * Stores the message in the blob store (synced before put() resolves) and records the queue
    * entry and the transfer's pending -> live in one database transaction, all before the 250.
    */
-  private async enqueue(file: string, size: number, recipients: QueueRecipient[], lastError: string | null): Promise<void> {
+  private async enqueue(open: () => Readable, size: number, recipients: QueueRecipient[], lastError: string | null): Promise<void> {
     const blobKey = queueBlobKey(this.queueId);
-    await this.ctx.blobs.put(blobKey, fs.createReadStream(file, { highWaterMark: 64 * 1024 }), { contentType: 'message/rfc822' });
+    await this.ctx.blobs.put(blobKey, open(), { contentType: 'message/rfc822' });
     const now = Date.now();
     try {
       await this.ctx.db.transaction().execute(async (trx) => {
@@ -348,7 +389,8 @@ export class MessageTransaction implements OffloadSink {
           attempts: 1,
           lastError,
         });
-        if (this.transferCreated) await markLive(trx, this.transferId);
+        // link_issued only for recipients the next hop took; the rest are audited as queued.
+        if (this.transferCreated) await markLiveQueued(trx, this.transferId, { queueId: this.queueId, recipients });
       });
     } catch (err) {
       await this.ctx.blobs.delete(blobKey).catch(() => undefined);
@@ -401,7 +443,7 @@ export class MessageTransaction implements OffloadSink {
 
   async store(blobKey: string, body: PassThrough, contentType: string): Promise<void> {
     try {
-      await this.ctx.blobs.put(blobKey, body, { contentType, signal: this.abort.signal });
+      await this.ctx.blobs.put(blobKey, this.scanGate.tee(blobKey, body), { contentType, signal: this.abort.signal });
     } catch (err) {
       this.storageError ??= err;
       throw new StorageFailure(err);
@@ -470,8 +512,11 @@ export class MessageTransaction implements OffloadSink {
 
   private async cleanup(): Promise<void> {
     this.cancel('cleanup');
+    this.scanGate.abort();
     try {
       await this.transferCreated?.catch(() => undefined);
+      // An upload still finishing (its source already read) would store its blob after the delete.
+      await this.offloader?.settled();
       if (this.transferCreated) await discardTransfer(this.ctx.db, this.ctx.blobs, this.transferId);
       for (const key of this.blobKeys) await this.ctx.blobs.delete(key);
     } catch (err) {
@@ -514,6 +559,7 @@ function isSystemError(err: unknown): boolean {
 
 function describeParseError(err: unknown): string {
   const e = err as { code?: string; message?: string };
+  if (e?.code === 'EMIMELIMIT') return (err as { reason: string }).reason;
   if (e?.code === 'EMAXLEN') return 'a header block or the number of parts is over the limit';
   return 'the MIME structure is broken';
 }

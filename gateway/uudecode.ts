@@ -4,58 +4,93 @@ import { Transform, type TransformCallback } from 'node:stream';
  * Streaming decoder for `Content-Transfer-Encoding: x-uuencode` parts (old Outlook Express, some
  * Unix mailers). mailsplit's getDecoder() knows only base64 and quoted-printable, and the npm
  * uuencode packages decode whole buffers, which would hold a whole attachment in memory; this one
- * works line by line, with at most one partial line pending.
+ * keeps at most one partial line pending. The format is line-based (each line starts with its own
+ * length), so it is decoded line by line, on bytes, without strings; it is rare, and only base64
+ * and quoted-printable carry large attachments today.
  *
- * Accepts the `begin MODE NAME` header and `end` trailer, `` ` `` or space for zero, CRLF or LF.
- * Text outside begin/end is skipped. A malformed line is decoded as far as its length byte says.
+ * The rules follow Python's email package (`_decode_uu`, binascii.a2b_uu): data starts after a
+ * `begin MODE NAME` line with an octal mode and ends at a line that is `end` (white space
+ * around it allowed); a space or `` ` `` is zero; a line shorter than its length byte says is
+ * padded with zeros; characters after the promised length are ignored. Where Python gives up on
+ * a broken part (an empty line before `end`, no `begin` line) and returns the text undecoded,
+ * this decoder stops at the empty line, or yields nothing.
  */
 export class UuDecoder extends Transform {
-  private pending = '';
-  private state: 'before' | 'data' | 'done' = 'before';
+  private pending: Buffer | undefined;
+  private state = 'before' as 'before' | 'data' | 'done';
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    const text = this.pending + chunk.toString('latin1');
-    const lines = text.split('\n');
-    this.pending = lines.pop() ?? '';
+    if (this.state === 'done') return cb();
+    let buf = chunk;
+    if (this.pending) {
+      buf = Buffer.concat([this.pending, chunk]);
+      this.pending = undefined;
+    }
+    const out = Buffer.allocUnsafe(Math.ceil((buf.length * 3) / 4) + 64);
+    let o = 0;
+    let pos = 0;
+    while (pos < buf.length && !this.finished()) {
+      const lf = buf.indexOf(0x0a, pos);
+      if (lf < 0) break;
+      o = this.line(buf, pos, lf, out, o);
+      pos = lf + 1;
+    }
     // A line never legitimately exceeds 62 characters; cap what an attacker can make us hold.
-    if (this.pending.length > 4096) this.pending = this.pending.slice(0, 4096);
-    const out: Buffer[] = [];
-    for (const line of lines) this.line(line.replace(/\r$/, ''), out);
-    if (out.length) this.push(Buffer.concat(out));
+    if (pos < buf.length && !this.finished()) this.pending = Buffer.from(buf.subarray(pos, Math.min(buf.length, pos + 4096)));
+    if (o) this.push(out.subarray(0, o));
     cb();
   }
 
   override _flush(cb: TransformCallback): void {
-    const out: Buffer[] = [];
-    if (this.pending) this.line(this.pending.replace(/\r$/, ''), out);
-    if (out.length) this.push(Buffer.concat(out));
+    if (this.pending && this.state !== 'done') {
+      const p = this.pending;
+      const out = Buffer.allocUnsafe(p.length + 64);
+      const o = this.line(p, 0, p.length, out, 0);
+      if (o) this.push(out.subarray(0, o));
+    }
+    this.pending = undefined;
     cb();
   }
 
-  private line(line: string, out: Buffer[]): void {
-    if (this.state === 'done') return;
+  private finished(): boolean {
+    return this.state === 'done';
+  }
+
+  /** Decodes the line buf[start, end) (end at its LF, or the end of data) into out at o. */
+  private line(buf: Buffer, start: number, end: number, out: Buffer, o: number): number {
+    if (end > start && buf[end - 1] === 0x0d) end--;
     if (this.state === 'before') {
-      if (/^begin(-base64)? [0-7]{3,4} /.test(line)) this.state = 'data';
-      return;
+      if (BEGIN.test(buf.toString('latin1', start, Math.min(end, start + 64)))) this.state = 'data';
+      return o;
     }
-    if (line === 'end') {
+    if (end === start) {
+      // Python calls an empty line inside the data truncated input.
       this.state = 'done';
-      return;
+      return o;
     }
-    if (!line) return;
-    const n = (line.charCodeAt(0) - 32) & 63;
-    if (n === 0) return;
-    const buf = Buffer.alloc(Math.ceil(n / 3) * 3);
-    let o = 0;
-    for (let i = 1; i < line.length && o < n; i += 4) {
-      const c = [0, 1, 2, 3].map((k) => (i + k < line.length ? (line.charCodeAt(i + k) - 32) & 63 : 0));
-      buf[o++] = ((c[0]! << 2) | (c[1]! >> 4)) & 0xff;
-      buf[o++] = ((c[1]! << 4) | (c[2]! >> 2)) & 0xff;
-      buf[o++] = ((c[2]! << 6) | c[3]!) & 0xff;
+    if (end - start <= 12 && buf.toString('latin1', start, end).trim() === 'end') {
+      this.state = 'done';
+      return o;
     }
-    out.push(buf.subarray(0, Math.min(n, o)));
+    let n = (buf[start]! - 32) & 63;
+    let acc = 0;
+    let bits = 0;
+    for (let i = start + 1; n > 0; i++) {
+      // Past the end of a short line, zeros (binascii assumes spaces were eaten).
+      const c = i < end ? (buf[i]! - 32) & 63 : 0;
+      acc = ((acc << 6) | c) & 0xffffff;
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out[o++] = (acc >> bits) & 0xff;
+        n--;
+      }
+    }
+    return o;
   }
 }
+
+const BEGIN = /^begin [0-7]+( |$)/;
 
 const UUENCODE = new Set(['x-uuencode', 'uuencode', 'x-uue', 'uue']);
 

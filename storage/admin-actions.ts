@@ -1,8 +1,9 @@
 import { appendAudit } from './audit.js';
 import type { BlobStore } from './blob-store.js';
+import { removeEmptyTransferDir } from './cleanup.js';
 import type { Db } from './database.js';
 import { getTransfer, listFiles, type Transfer } from './records.js';
-import { DAY_MS, loadPolicy, type RetentionBounds } from './retention.js';
+import { DAY_MS, formatPeriod, loadPolicy, type RetentionBounds } from './retention.js';
 
 // What an admin can do to one transfer: revoke, change the expiry, hold, release, delete now.
 // Shared by the admin API, the admin UI and `ferry transfers`. Each change is one conditional
@@ -34,6 +35,11 @@ async function must(db: Db, id: string): Promise<Transfer> {
 /** No sweeper works on the row now (a live claim means its files may be going right now). */
 const unclaimed = (now: number) => (eb: any) => eb.or([eb('sweep_claim', 'is', null), eb('sweep_claimed_at', '<', now - LEASE_MS)]);
 
+/** "1 to 90 days"; "1 hour to 90 days" when a bound is not whole days (never "0 days"). */
+function span(min: number, max: number): string {
+  return min % DAY_MS === 0 && max % DAY_MS === 0 ? `${min / DAY_MS} to ${max / DAY_MS} days` : `${formatPeriod(min)} to ${formatPeriod(max)}`;
+}
+
 /** Links stop at once (the web answers 410); the files go at the next sweep unless held. */
 export async function revokeTransfer(db: Db, id: string, actor: string, reason?: string, now = Date.now()): Promise<Transfer> {
   const t = await must(db, id);
@@ -53,11 +59,10 @@ export async function setTransferExpiry(db: Db, id: string, expiresAt: number, a
   const t = await must(db, id);
   const policy = await loadPolicy(db, bounds);
   const period = expiresAt - t.createdAt;
-  const days = (ms: number) => +(ms / DAY_MS).toFixed(3);
   if (!Number.isFinite(expiresAt) || period < policy.minMs || period > policy.maxMs) {
     throw new AdminActionError(
       'out_of_bounds',
-      `the new expiry must lie between ${new Date(t.createdAt + policy.minMs).toISOString()} and ${new Date(t.createdAt + policy.maxMs).toISOString()} (${days(policy.minMs)} to ${days(policy.maxMs)} days after the transfer was created)`,
+      `the new expiry must lie between ${new Date(t.createdAt + policy.minMs).toISOString()} and ${new Date(t.createdAt + policy.maxMs).toISOString()} (${span(policy.minMs, policy.maxMs)} after the transfer was created)`,
     );
   }
   await db.transaction().execute(async (trx) => {
@@ -140,6 +145,7 @@ export async function deleteTransferNow(db: Db, blobs: BlobStore, id: string, ac
     // If the store fails half-way, the row stays "deleted" with its files not yet all gone:
     // the claim lapses and the sweeper finishes the job.
     for (const f of files) await blobs.delete(f.blobKey);
+    await removeEmptyTransferDir(blobs, id);
   }
   await db.transaction().execute(async (trx) => {
     await trx

@@ -1,11 +1,25 @@
+import fsp from 'node:fs/promises';
+import path from 'node:path';
 import type { BlobStore } from './blob-store.js';
 import type { Db } from './database.js';
+import { FsBlobStore } from './fs-blob-store.js';
 import { deleteTransferRecords, listFiles } from './records.js';
 
 /** Deletes a transfer's blobs, then its records. Safe to call twice. */
 export async function discardTransfer(db: Db, blobs: BlobStore, transferId: string): Promise<void> {
   for (const f of await listFiles(db, transferId)) await blobs.delete(f.blobKey);
+  await removeEmptyTransferDir(blobs, transferId);
   await deleteTransferRecords(db, transferId);
+}
+
+/**
+ * The filesystem store keeps a transfer's files in blobs/t/ID/; deleting the files leaves the
+ * folder, one per transfer for ever. rmdir (not rm -r) removes it only when it is empty, so a
+ * file being written into it right now is never lost. S3 has no folders: nothing to do.
+ */
+export async function removeEmptyTransferDir(blobs: BlobStore, transferId: string): Promise<void> {
+  if (!(blobs instanceof FsBlobStore) || !/^[A-Za-z0-9_-]+$/.test(transferId)) return;
+  await fsp.rmdir(path.join(blobs.root, 't', transferId)).catch(() => undefined);
 }
 
 /**
@@ -17,6 +31,7 @@ export async function deleteBlobsUnder(blobs: BlobStore, transferId: string): Pr
   const keys: string[] = [];
   for await (const key of blobs.list(`t/${transferId}/`)) keys.push(key);
   for (const key of keys) await blobs.delete(key);
+  await removeEmptyTransferDir(blobs, transferId);
   return keys.length;
 }
 

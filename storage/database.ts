@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, SqliteDialect, type Driver } from 'kysely';
 import { migrationProvider } from './migrations.js';
 import { isPostgresUrl, postgresKysely, type PostgresOptions } from './postgres.js';
 import type { Database } from './schema.js';
@@ -34,16 +34,34 @@ export async function openDatabase(url: string, opts: { postgres?: PostgresOptio
   }
   const sqlite = new SQLite(file);
   // WAL lets the web role read while the gateway writes; busy_timeout waits for the other
-  // writer instead of failing at once when two processes share the file.
+  // writer instead of failing at once when several processes share the file (a node runs one
+  // per core, cli/cluster.ts). Writes are short; a wait of seconds means the disk is stuck.
   sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('busy_timeout = 10000');
   sqlite.pragma('foreign_keys = ON');
   // FULL: in WAL mode NORMAL does not sync at commit, so a power loss could roll back a queue
   // record or a transfer whose 250 was already sent. FULL syncs the WAL at every commit.
   sqlite.pragma('synchronous = FULL');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
   await migrate(db);
   return db;
+}
+
+/**
+ * Kysely's SQLite transactions start with a plain (deferred) BEGIN. NB: in WAL mode a deferred
+ * transaction that has read and then writes, after another process committed in between, fails
+ * at once with SQLITE_BUSY(_SNAPSHOT): busy_timeout cannot help, since waiting would not make
+ * its snapshot current. BEGIN IMMEDIATE takes the write lock first, and waiting for that lock is
+ * what busy_timeout does, so no client ever sees SQLITE_BUSY as a 451.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    driver.beginTransaction = async (connection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
 }
 
 async function openPostgres(url: string, opts?: PostgresOptions): Promise<Db> {

@@ -3,13 +3,19 @@
 // path separators or thousands of characters. These functions are the one place that cleans
 // them for display, for URLs and for archives; nothing ever uses a name in a file-system path.
 
-// C0, DEL, C1, and the Unicode format characters that reorder or hide text.
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+// Every control character (Cc: C0 incl. NUL, CR, LF; DEL; C1), every invisible format character
+// (Cf: bidi overrides such as RLO U+202E, the deprecated U+206A-U+206F, ZWJ/ZWNJ, soft hyphen,
+// BOM, tag characters...), line and paragraph separators (Zl, Zp), lone surrogates (Cs, which
+// UTF-8 cannot carry), and the Hangul fillers, letters that are drawn as nothing. By category
+// rather than by list, so a character added to Cf in a later Unicode version is covered too.
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\u115f\u1160\u3164\uffa0]/gu;
 const MAX_DISPLAY = 200;
+/** Stored names (files.name) are capped at this many bytes of UTF-8, extension kept. */
+export const MAX_STORED_NAME_BYTES = 255;
 
 /** The name as shown to people: unsafe characters removed, length capped (keeping the extension). */
 export function displayName(raw: string | undefined | null, fallback = 'attachment'): string {
-  let name = (raw ?? '').normalize('NFC').replace(UNSAFE, '').replace(/\s+/g, ' ').trim();
+  let name = cleanName(raw);
   if (!name) return fallback;
   const chars = [...name];
   if (chars.length > MAX_DISPLAY) {
@@ -18,6 +24,33 @@ export function displayName(raw: string | undefined | null, fallback = 'attachme
     name = chars.slice(0, MAX_DISPLAY - [...ext].length - 1).join('') + '\u2026' + ext;
   }
   return name;
+}
+
+/** The name without the characters that hide or reorder text, whitespace folded; '' stays ''. */
+function cleanName(raw: string | undefined | null): string {
+  return (raw ?? '').normalize('NFC').replace(UNSAFE, '').replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * The name as the records keep it (files.name): cleaned as for display, and at most
+ * MAX_STORED_NAME_BYTES bytes of UTF-8, cut on a character boundary with the extension kept, so
+ * a sender cannot fill the database or the admin pages with megabyte names. '' (no name) stays ''.
+ */
+export function storedName(raw: string | undefined | null): string {
+  const name = cleanName(raw);
+  if (Buffer.byteLength(name, 'utf8') <= MAX_STORED_NAME_BYTES) return name;
+  const dot = name.lastIndexOf('.');
+  const ext = dot > 0 && name.length - dot <= 16 ? name.slice(dot) : '';
+  const budget = MAX_STORED_NAME_BYTES - Buffer.byteLength(ext, 'utf8') - Buffer.byteLength('\u2026', 'utf8');
+  let used = 0;
+  let head = '';
+  for (const ch of name.slice(0, name.length - ext.length)) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (used + n > budget) break;
+    used += n;
+    head += ch;
+  }
+  return `${head.trimEnd()}\u2026${ext}`;
 }
 
 /** No "..", no leading or trailing dots or spaces: one plain file name wherever it lands. */
@@ -29,11 +62,20 @@ function tidy(name: string): string {
 }
 
 /**
- * The name a file is saved under (download, zip entry): the display name with no path
- * separators, no ".." and no leading dot.
+ * The name a file is saved under (download, zip entry): the last path component of the display
+ * name (either separator), with no ".." and no leading dot.
  */
 export function savedName(raw: string | undefined | null): string {
-  return tidy(displayName(raw).replace(/[/\\]/g, '_')) || 'attachment';
+  return tidy(lastComponent(displayName(raw))) || 'attachment';
+}
+
+/**
+ * The last component of a name that is a path, with either separator, as browsers save such
+ * names: "C:\Users\x\Desktop\f.pdf" and "..\..\f.pdf" are "f.pdf" (Outlook and some
+ * scanners send the full Windows path). A trailing separator ("dir/") leaves the component before it.
+ */
+function lastComponent(name: string): string {
+  return name.split(/[/\\]/).map((p) => p.trim()).filter(Boolean).at(-1) ?? '';
 }
 
 /** The name as a single URL path segment (cosmetic: files are chosen by index), percent-encoded. */

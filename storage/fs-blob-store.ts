@@ -7,6 +7,24 @@ import { writeDurably } from './durable-file.js';
 import { assertValidKey, BlobNotFoundError, BlobStoreUnavailableError, type BlobStore, type ByteRange } from './blob-store.js';
 
 const PARTIAL_SUFFIX = '.partial';
+
+// Read sizes. Large reads cost fewer trips through the JavaScript stream machinery per byte (a
+// 1 GiB download in 1 MiB reads is a thousand of them instead of 4,000 at 256 KiB), but each
+// open read holds up to one read of buffer, and a hundred downloads at once at 1 MiB each would
+// be 100 MiB of buffers alone. So the reads of this process share a budget: up to 32 at 1 MiB,
+// then halving down to 64 KiB (docs/performance.md, "Download path"). Only a buffer size: no
+// limit or count anyone else relies on lives here.
+const READ_BUDGET = 32 * 1024 * 1024;
+const MAX_READ = 1024 * 1024;
+const MIN_READ = 64 * 1024;
+let openReads = 0;
+
+/** The read size for a stream opened while `n` reads (itself included) are open. */
+export function blobReadSize(n: number): number {
+  let size = MAX_READ;
+  while (size > MIN_READ && size * n > READ_BUDGET) size /= 2;
+  return size;
+}
 /** Modes of what the store creates (the umask can only take more away). */
 const PRIVATE_DIR = 0o700;
 const PRIVATE_FILE = 0o600;
@@ -50,9 +68,11 @@ export class FsBlobStore implements BlobStore {
     const stream = fh.createReadStream({
       start: opts.range?.start,
       end: opts.range?.end,
-      highWaterMark: 256 * 1024,
+      highWaterMark: blobReadSize(openReads + 1),
       autoClose: true,
     });
+    openReads++;
+    stream.once('close', () => openReads--);
     if (opts.signal) {
       const onAbort = () => stream.destroy(new Error('aborted'));
       if (opts.signal.aborted) onAbort();

@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import { AUDIT_GENESIS_HASH, auditRowHash } from './audit-chain.js';
 import { isPostgres } from './postgres.js';
 
 // Migrations live in code (not files found at run time) so the compiled package carries them.
@@ -157,6 +158,135 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropIndex('transfers_purged_at').execute();
       for (const name of ['held', 'sweep_claimed_at', 'sweep_claim', 'purged_at', 'hold_reason', 'held_by', 'held_at', 'max_downloads', 'retention_rule']) {
         await db.schema.alterTable('transfers').dropColumn(name).execute();
+      }
+    },
+  },
+  '0040_download_slots': {
+    // Download limits that hold under concurrency (web/download-log.ts, storage/download-slots.ts):
+    // a downloads row with slot = 1 holds one of its file's allowed downloads, from before the
+    // first byte is sent (the reservation) until it is known to be incomplete (released) or for
+    // good (counted). Rows already counted hold theirs.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('downloads').addColumn('slot', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.updateTable('downloads').set({ slot: 1 }).where('counted', '=', 1).execute();
+      await db.schema.createIndex('downloads_slots').on('downloads').columns(['transfer_id', 'slot', 'file_idx']).execute();
+      await db.schema.createIndex('downloads_client').on('downloads').columns(['transfer_id', 'file_idx', 'client']).execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropIndex('downloads_client').execute();
+      await db.schema.dropIndex('downloads_slots').execute();
+      await db.schema.alterTable('downloads').dropColumn('slot').execute();
+    },
+  },
+  '0050_admin_sessions': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('admin_sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('secret_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('method', 'text', (c) => c.notNull())
+        .addColumn('token_id', 'text')
+        .addColumn('client', 'text')
+        .addColumn('user_agent', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_seen_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('ended_at', 'bigint')
+        .addColumn('ended_by', 'text')
+        .execute();
+      await db.schema.createIndex('admin_sessions_expires').on('admin_sessions').columns(['expires_at']).execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('admin_sessions').execute();
+    },
+  },
+  '0060_audit_chain': {
+    // The audit log refuses REPLACE and UPSERT, not only UPDATE and DELETE: SQLite's
+    // INSERT OR REPLACE deletes the old row without firing delete triggers (recursive_triggers
+    // is off), so a BEFORE INSERT trigger refuses an id that exists. And the hash chain
+    // (storage/audit.ts): prev_hash on every row, the head in audit_chain; rows written before
+    // this migration are chained here, in id order.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('audit_log').addColumn('prev_hash', 'text').execute();
+      await db.schema
+        .createTable('audit_chain')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('last_id', 'bigint', (c) => c.notNull())
+        .addColumn('last_hash', 'text', (c) => c.notNull())
+        .execute();
+      const pg = isPostgres(db);
+      if (pg) await sql`ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only`.execute(db);
+      else await sql`DROP TRIGGER audit_log_no_update`.execute(db);
+      let prev = AUDIT_GENESIS_HASH;
+      let lastId = 0;
+      for (;;) {
+        const rows = await db.selectFrom('audit_log').selectAll().where('id', '>', lastId).orderBy('id').limit(1000).execute();
+        for (const r of rows) {
+          await db.updateTable('audit_log').set({ prev_hash: prev }).where('id', '=', r.id).execute();
+          prev = auditRowHash({ id: r.id, at: r.at, actor: r.actor, action: r.action, transfer_id: r.transfer_id, detail: r.detail, prev_hash: prev });
+          lastId = Number(r.id);
+        }
+        if (rows.length < 1000) break;
+      }
+      await db.insertInto('audit_chain').values({ id: 1, last_id: lastId, last_hash: prev }).execute();
+      if (pg) {
+        await sql`ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only`.execute(db);
+        await sql`CREATE FUNCTION ferry_audit_log_no_replace() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF EXISTS (SELECT 1 FROM audit_log WHERE id = NEW.id) THEN RAISE EXCEPTION 'audit_log is append-only: entry % exists', NEW.id; END IF; RETURN NEW; END $$`.execute(db);
+        await sql`CREATE TRIGGER audit_log_no_replace BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION ferry_audit_log_no_replace()`.execute(db);
+        // INSERT ... ON CONFLICT DO UPDATE fires the UPDATE trigger of 0020; TRUNCATE fires no row trigger at all.
+        await sql`CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION ferry_audit_log_append_only()`.execute(db);
+      } else {
+        await sql`CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`.execute(db);
+        // NB: a BEFORE INSERT trigger runs before conflict resolution, so INSERT OR REPLACE and
+        // REPLACE INTO stop here instead of silently deleting the old row.
+        await sql`CREATE TRIGGER audit_log_no_replace BEFORE INSERT ON audit_log WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM audit_log WHERE id = NEW.id) BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`.execute(db);
+      }
+    },
+    async down(db: Kysely<any>) {
+      if (isPostgres(db)) {
+        await sql`DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log`.execute(db);
+        await sql`DROP TRIGGER IF EXISTS audit_log_no_replace ON audit_log`.execute(db);
+        await sql`DROP FUNCTION IF EXISTS ferry_audit_log_no_replace()`.execute(db);
+        await sql`ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only`.execute(db);
+      } else {
+        await sql`DROP TRIGGER IF EXISTS audit_log_no_replace`.execute(db);
+        await sql`DROP TRIGGER IF EXISTS audit_log_no_update`.execute(db);
+      }
+      await db.schema.dropTable('audit_chain').execute();
+      await db.schema.alterTable('audit_log').dropColumn('prev_hash').execute();
+      if (isPostgres(db)) await sql`ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only`.execute(db);
+      else await sql`CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`.execute(db);
+    },
+  },
+  '0070_scan': {
+    // Malware scanning (storage/scan.ts): each file's verdict, and whether it is blocked.
+    async up(db: Kysely<any>) {
+      await db.schema
+        .alterTable('files')
+        .addColumn('scan_verdict', 'text')
+        .execute();
+      for (const [name, type] of [
+        ['scan_engine', 'text'],
+        ['scan_version', 'text'],
+        ['scan_signature', 'text'],
+        ['scan_at', 'bigint'],
+        ['blocked_reason', 'text'],
+        ['blocked_at', 'bigint'],
+        ['released_at', 'bigint'],
+        ['released_by', 'text'],
+      ] as const) {
+        await db.schema.alterTable('files').addColumn(name, type).execute();
+      }
+      await db.schema.alterTable('files').addColumn('blocked', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('files').addColumn('rescan_due', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.createIndex('files_scan_version').on('files').columns(['scan_engine', 'scan_version']).execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropIndex('files_scan_version').execute();
+      for (const name of ['rescan_due', 'blocked', 'released_by', 'released_at', 'blocked_at', 'blocked_reason', 'scan_at', 'scan_signature', 'scan_version', 'scan_engine', 'scan_verdict']) {
+        await db.schema.alterTable('files').dropColumn(name).execute();
       }
     },
   },

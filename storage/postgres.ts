@@ -1,8 +1,16 @@
+import { createRequire } from 'node:module';
 import { Kysely, PostgresAdapter, PostgresDialect } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Database } from './schema.js';
 
 // Records on PostgreSQL, through the same Kysely queries and migrations as SQLite.
+
+// pg costs about 14 MB of RSS once loaded and a Ferry on SQLite never needs it: it is loaded
+// when the first pool is made, not when storage/ is imported. require(), as for the AWS SDK
+// (s3-blob-store.ts): pg is CommonJS and postgresKysely is synchronous.
+const requirePg = createRequire(import.meta.url);
+let pgModule: typeof pg | undefined;
+const loadPg = (): typeof pg => (pgModule ??= requirePg('pg') as typeof pg);
 
 const INT8_OID = 20;
 
@@ -21,7 +29,8 @@ export interface PostgresOptions {
 }
 
 export function postgresKysely(url: string, opts: PostgresOptions = {}): { db: Kysely<Database>; pool: pg.Pool } {
-  const pool = new pg.Pool({
+  const pgLib = loadPg();
+  const pool = new pgLib.Pool({
     connectionString: url,
     max: opts.maxConnections ?? 10,
     connectionTimeoutMillis: opts.connectionTimeoutMs ?? 5_000,
@@ -34,7 +43,7 @@ export function postgresKysely(url: string, opts: PostgresOptions = {}): { db: K
     // so nothing else in the process changes.
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+        oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : pgLib.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   });
   // An idle client whose server went away emits 'error' on the pool; unhandled, that would end

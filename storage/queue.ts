@@ -4,6 +4,7 @@ import { BadCursorError, decodeCursor, encodeCursor, likePattern } from './admin
 import type { Db } from './database.js';
 import { isPostgres } from './postgres.js';
 import type { QueueEntriesTable } from './schema.js';
+import { retireUndeliveredTransfer } from './undelivered.js';
 
 // The delivery queue's records: messages the next hop has not taken yet. The message bytes are
 // a blob (queueBlobKey); the row holds the envelope, each recipient's state and the schedule.
@@ -295,11 +296,12 @@ export type DeleteResult = 'deleted' | 'bounce-scheduled' | 'busy' | 'not-found'
 
 /**
  * Deletes a queue entry. Silently: the record and the message blob go now, unless a worker is
- * delivering it at this moment ('busy': try again in a minute). With `bounce`: the entry is
+ * delivering it at this moment ('busy': try again in a minute), and so does the transfer whose
+ * links the message carried when no recipient got it. With `bounce`: the entry is
  * marked and made due, and the next worker returns it to its sender with a failure DSN and
  * removes it (DSNs are written by the worker, which knows the relay).
  */
-export async function deleteEntry(db: Db, blobs: BlobStore, id: string, opts: { bounce?: boolean; now?: number } = {}): Promise<DeleteResult> {
+export async function deleteEntry(db: Db, blobs: BlobStore, id: string, opts: { bounce?: boolean; now?: number; actor?: string } = {}): Promise<DeleteResult> {
   const now = opts.now ?? Date.now();
   const entry = await getQueueEntry(db, id);
   if (!entry) return 'not-found';
@@ -310,6 +312,11 @@ export async function deleteEntry(db: Db, blobs: BlobStore, id: string, opts: { 
   const r = await db.deleteFrom('queue_entries').where('id', '=', id).where('lease_until', '<', now).executeTakeFirst();
   if (!Number(r.numDeletedRows)) return (await getQueueEntry(db, id)) ? 'busy' : 'not-found';
   await blobs.delete(entry.blobKey);
+  // No recipient got the message, so no link went out: the transfer's files go now, not at the
+  // end of their retention (a legal hold keeps them; storage/undelivered.ts).
+  if (entry.transferId && !entry.recipients.some((x) => x.state === 'delivered')) {
+    await retireUndeliveredTransfer(db, blobs, entry.transferId, opts.actor ?? 'admin', `never delivered: queue entry ${id} deleted without a notice to the sender`, now);
+  }
   return 'deleted';
 }
 

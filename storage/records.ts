@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import { appendAudit } from './audit.js';
 import type { Db } from './database.js';
+import { storedName } from './filenames.js';
 import type { FilesTable, TransfersTable, TransferState } from './schema.js';
 
 // The records of transfers and their files. Plain functions over a Kysely handle; the
@@ -94,7 +95,7 @@ export function toTransfer(r: Selectable<TransfersTable>): Transfer {
   };
 }
 
-function toFile(r: FilesTable): StoredFile {
+function toFile(r: Selectable<FilesTable>): StoredFile {
   return {
     transferId: r.transfer_id,
     idx: Number(r.idx),
@@ -136,7 +137,8 @@ export async function addFile(db: Db, f: NewFile): Promise<void> {
       .values({
         transfer_id: f.transferId,
         idx: f.idx,
-        name: f.name,
+        // The one place names enter the records: cleaned and capped (storage/filenames.ts).
+        name: storedName(f.name),
         content_type: f.contentType,
         size: f.size,
         sha256: f.sha256,
@@ -246,6 +248,8 @@ export async function recordDownload(db: Db, d: DownloadRecord): Promise<void> {
       client: d.client,
       user_agent: d.userAgent ? d.userAgent.slice(0, 500) : null,
       counted: d.counted ? 1 : 0,
+      // A counted download holds its slot of the limit (storage/download-slots.ts).
+      slot: d.counted ? 1 : 0,
       scanner: d.scanner ? 1 : 0,
       method: d.method ?? null,
     })
@@ -261,9 +265,13 @@ export async function recordDownload(db: Db, d: DownloadRecord): Promise<void> {
   }
 }
 
-/** Counted downloads per file of a transfer (a zip counts for every file in it): what web.maxDownloads and rule limits are checked against. */
+/**
+ * Used-up downloads per file of a transfer (a zip counts for every file in it): what
+ * web.maxDownloads and rule limits are checked against. Counted downloads plus the ones running
+ * now, which hold a slot (storage/download-slots.ts).
+ */
 export interface DownloadUse {
-  /** Counted downloads per file index, zips included. */
+  /** Slots held per file index, zips included. */
   used(idx: number): number;
 }
 
@@ -272,7 +280,7 @@ export async function downloadUse(db: Db, transferId: string): Promise<DownloadU
     .selectFrom('downloads')
     .select(['file_idx', (eb) => eb.fn.countAll<number>().as('n')])
     .where('transfer_id', '=', transferId)
-    .where('counted', '=', 1)
+    .where('slot', '=', 1)
     .groupBy('file_idx')
     .execute();
   let zips = 0;

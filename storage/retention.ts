@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { formatDuration } from '../config/units.js';
 import { appendAudit } from './audit.js';
 import type { Db } from './database.js';
 import type { RetentionRuleKind, RetentionRulesTable } from './schema.js';
@@ -7,7 +8,11 @@ import type { RetentionRuleKind, RetentionRulesTable } from './schema.js';
 //
 // Settings and rules are rows in retention_rules, editable at run time (admin API and UI,
 // `ferry rules`), and seeded from the configuration at each start (seedRetentionRules): rows
-// that came from the configuration follow it, rows an admin set at run time are kept.
+// that came from the configuration follow it, rows an admin set at run time are kept. So the
+// database is the truth for whatever an admin changed; the file seeds only what was never
+// changed at run time. When the two together give bounds that contradict each other (a file's
+// default above an admin's maximum), start-up is refused with both values, where each came
+// from and the fix (RetentionConflictError), rather than silently clamping every message.
 //
 // Resolution, for one message (resolveRetention):
 //   1. For each recipient, the most specific rule that applies:
@@ -71,6 +76,20 @@ export class RetentionRuleError extends Error {
     super(message);
     this.name = 'RetentionRuleError';
   }
+}
+
+/** The file's bounds and the run-time bounds together contradict each other; nothing was changed. */
+export class RetentionConflictError extends RetentionRuleError {
+  override readonly code = 'FERRY_ERR_RETENTION_RULE';
+  constructor(message: string) {
+    super(message, 'bounds');
+    this.name = 'RetentionConflictError';
+  }
+}
+
+/** "30 days", "1 hour", "36 hours": never "0 days" for a period under a day. */
+export function formatPeriod(ms: number): string {
+  return formatDuration(ms, { words: true });
 }
 
 const DOMAIN_RE = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -237,7 +256,7 @@ export async function setRule(db: Db, input: RuleInput, actor: string, fallback:
   if (input.kind === 'default') next.defaultMs = input.periodMs;
   if (input.kind === 'minimum') next.minMs = input.periodMs;
   if (input.kind === 'maximum') next.maxMs = input.periodMs;
-  const days = (ms: number) => `${+(ms / DAY_MS).toFixed(3)} days`;
+  const days = formatPeriod;
   if (next.minMs > next.maxMs) throw new RetentionRuleError(`the minimum (${days(next.minMs)}) cannot be longer than the maximum (${days(next.maxMs)})`, 'days');
   if (next.defaultMs < next.minMs || next.defaultMs > next.maxMs) {
     throw new RetentionRuleError(`the default (${days(next.defaultMs)}) must lie between the minimum (${days(next.minMs)}) and the maximum (${days(next.maxMs)})`, 'days');
@@ -308,6 +327,43 @@ export function configRuleInput(r: ConfigRule): RuleInput {
  * admin set at run time are kept as they are. Safe when several processes start at once.
  */
 export async function seedRetentionRules(db: Db, cfg: RetentionBounds & { rules?: readonly ConfigRule[] }, now = Date.now()): Promise<void> {
+  const rows = seedRows(cfg, now);
+  const ids = rows.map((r) => r.id);
+  await db.transaction().execute(async (trx) => {
+    for (const row of rows) {
+      await trx
+        .insertInto('retention_rules')
+        .values(row)
+        .onConflict((oc) =>
+          oc
+            .column('id')
+            .doUpdateSet({ period_ms: row.period_ms, download_limit: row.download_limit, updated_at: now })
+            .where('retention_rules.source', '=', 'config')
+            // Only when something changed, so a restart does not rewrite every row.
+            .where((eb) => eb.or([eb('retention_rules.period_ms', '!=', row.period_ms), sql<boolean>`coalesce(retention_rules.download_limit, -1) != ${row.download_limit ?? -1}`])),
+        )
+        .execute();
+    }
+    await trx.deleteFrom('retention_rules').where('source', '=', 'config').where('id', 'not in', ids).execute();
+    // Checked inside the transaction: when it throws, the table stays as it was.
+    const conflict = boundsConflict(await listRules(trx as unknown as Db));
+    if (conflict) throw new RetentionConflictError(conflict);
+  });
+}
+
+/**
+ * The rules as seedRetentionRules would leave them, without writing: the admin's rows from the
+ * database, the file's for everything else (for check-config, which changes nothing).
+ */
+export function plannedRules(dbRules: readonly RetentionRule[], cfg: RetentionBounds & { rules?: readonly ConfigRule[] }, now = Date.now()): RetentionRule[] {
+  const admin = dbRules.filter((r) => r.source === 'admin');
+  const fromFile = seedRows(cfg, now)
+    .filter((r) => !admin.some((a) => a.id === r.id))
+    .map(toRule);
+  return [...admin, ...fromFile].sort((a, b) => (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) || a.match.localeCompare(b.match));
+}
+
+function seedRows(cfg: RetentionBounds & { rules?: readonly ConfigRule[] }, now: number): RetentionRulesTable[] {
   const rows: RetentionRulesTable[] = [
     { id: 'default', kind: 'default', match: '', period_ms: cfg.defaultMs, download_limit: null, source: 'config', updated_at: now, updated_by: 'config' },
     { id: 'minimum', kind: 'minimum', match: '', period_ms: cfg.minMs, download_limit: null, source: 'config', updated_at: now, updated_by: 'config' },
@@ -326,24 +382,88 @@ export async function seedRetentionRules(db: Db, cfg: RetentionBounds & { rules?
       updated_by: 'config',
     });
   }
-  const ids = rows.map((r) => r.id);
-  await db.transaction().execute(async (trx) => {
-    for (const row of rows) {
-      await trx
-        .insertInto('retention_rules')
-        .values(row)
-        .onConflict((oc) =>
-          oc
-            .column('id')
-            .doUpdateSet({ period_ms: row.period_ms, download_limit: row.download_limit, updated_at: now })
-            .where('retention_rules.source', '=', 'config')
-            // Only when something changed, so a restart does not rewrite every row.
-            .where((eb) => eb.or([eb('retention_rules.period_ms', '!=', row.period_ms), sql<boolean>`coalesce(retention_rules.download_limit, -1) != ${row.download_limit ?? -1}`])),
-        )
-        .execute();
+  return rows;
+}
+
+/** The key or command that sets a bound, and where its value came from, for messages. */
+function boundSource(r: RetentionRule): string {
+  return r.source === 'config'
+    ? `retention.${r.kind} = ${formatDuration(r.periodMs)} (from the configuration)`
+    : `the ${r.kind} of ${formatDuration(r.periodMs)} (set at run time by ${r.updatedBy} on ${new Date(r.updatedAt).toISOString().slice(0, 10)})`;
+}
+
+function boundFix(r: RetentionRule, want: string): string {
+  return r.source === 'config' ? `set retention.${r.kind} to ${want} in the configuration` : `change it with \`ferry rules set ${r.kind} --days N\` (N ${want})`;
+}
+
+/** A sentence naming both bounds that contradict each other and the fix; undefined when consistent. */
+export function boundsConflict(rules: readonly RetentionRule[]): string | undefined {
+  const get = (k: BoundKind) => rules.find((r) => r.kind === k);
+  const def = get('default');
+  const min = get('minimum');
+  const max = get('maximum');
+  const pair = (low: RetentionRule, high: RetentionRule, what: string) =>
+    `retention: ${boundSource(low)} is ${what} ${boundSource(high)}. What an admin set at run time stays in force; the file seeds only what was never changed. ` +
+    `Fix: ${boundFix(low, `at most ${formatDuration(high.periodMs)}`)}, or ${boundFix(high, `at least ${formatDuration(low.periodMs)}`)}`;
+  if (min && max && min.periodMs > max.periodMs) return pair(min, max, 'longer than');
+  if (def && max && def.periodMs > max.periodMs) return pair(def, max, 'longer than');
+  if (def && min && def.periodMs < min.periodMs) {
+    return (
+      `retention: ${boundSource(def)} is shorter than ${boundSource(min)}. What an admin set at run time stays in force; the file seeds only what was never changed. ` +
+      `Fix: ${boundFix(def, `at least ${formatDuration(min.periodMs)}`)}, or ${boundFix(min, `at most ${formatDuration(def.periodMs)}`)}`
+    );
+  }
+  return undefined;
+}
+
+/** One row of the rules in effect, as check-config and `ferry rules list` show them. */
+export interface RuleInEffect {
+  id: string;
+  periodMs: number;
+  downloadLimit: number | null;
+  /** Where the value in force comes from. */
+  from: 'file' | 'run time' | 'file (not in the database yet)';
+  /** What else an admin should know: a file value that is not used, a clamp. */
+  notes: string[];
+}
+
+/**
+ * The rules in effect: the database's rows (or, before the first start, the file's), each
+ * saying where it came from, which file values an admin's run-time change overrides, and
+ * which rules the bounds clamp.
+ */
+export function rulesInEffect(dbRules: readonly RetentionRule[] | undefined, cfg: RetentionBounds & { rules?: readonly ConfigRule[] }): RuleInEffect[] {
+  const fileRows = new Map<string, { periodMs: number; downloadLimit: number | null }>([
+    ['default', { periodMs: cfg.defaultMs, downloadLimit: null }],
+    ['minimum', { periodMs: cfg.minMs, downloadLimit: null }],
+    ['maximum', { periodMs: cfg.maxMs, downloadLimit: null }],
+  ]);
+  for (const r of cfg.rules ?? []) {
+    const input = configRuleInput(r);
+    fileRows.set(ruleId(input.kind, input.match!), { periodMs: input.periodMs, downloadLimit: input.downloadLimit ?? null });
+  }
+  const rows: RuleInEffect[] = [];
+  if (!dbRules) {
+    for (const [id, v] of fileRows) rows.push({ id, ...v, from: 'file (not in the database yet)', notes: [] });
+  } else {
+    for (const r of dbRules) {
+      const notes: string[] = [];
+      const file = fileRows.get(r.id);
+      if (r.source === 'admin' && file && file.periodMs !== r.periodMs) notes.push(`the file says ${formatDuration(file.periodMs)}; not used, an admin changed it at run time`);
+      if (r.source === 'admin') notes.push(`set by ${r.updatedBy} on ${new Date(r.updatedAt).toISOString().slice(0, 10)}`);
+      rows.push({ id: r.id, periodMs: r.periodMs, downloadLimit: r.downloadLimit, from: r.source === 'admin' ? 'run time' : 'file', notes });
     }
-    await trx.deleteFrom('retention_rules').where('source', '=', 'config').where('id', 'not in', ids).execute();
-  });
+    for (const [id, v] of fileRows) if (!dbRules.some((r) => r.id === id)) rows.push({ id, ...v, from: 'file (not in the database yet)', notes: [] });
+  }
+  const bound = (k: BoundKind) => rows.find((r) => r.id === k)?.periodMs;
+  const min = bound('minimum') ?? cfg.minMs;
+  const max = bound('maximum') ?? cfg.maxMs;
+  for (const r of rows) {
+    if ((BOUND_KINDS as readonly string[]).includes(r.id)) continue;
+    if (r.periodMs > max) r.notes.unshift(`clamped: mail gets the maximum, ${formatDuration(max)}`);
+    else if (r.periodMs < min) r.notes.unshift(`clamped: mail gets the minimum, ${formatDuration(min)}`);
+  }
+  return rows;
 }
 
 /**

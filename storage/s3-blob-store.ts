@@ -8,10 +8,10 @@ import type * as LibStorage from '@aws-sdk/lib-storage';
 import type * as Presigner from '@aws-sdk/s3-request-presigner';
 import type * as HttpHandler from '@smithy/node-http-handler';
 import { assertValidKey, BlobNotFoundError, BlobStoreUnavailableError, type BlobStore, type ByteRange, type PresignOptions } from './blob-store.js';
-import { BUCKET_RE } from './s3-url.js';
+import { BUCKET_RE } from '../config/s3-url.js';
 import { abortReason, Semaphore } from './semaphore.js';
 
-export { parseS3Url, S3UrlError, type S3Location } from './s3-url.js';
+export { parseS3Url, S3UrlError, type S3Location } from '../config/s3-url.js';
 
 // Blobs in an S3-compatible bucket (AWS S3, Ceph RGW, MinIO, Garage, R2...). The traps this
 // file works around are in shared/notes/techniques.md §3 and s3-servers.md: lib-storage's
@@ -348,6 +348,8 @@ export class S3BlobStore implements BlobStore {
     let received = 0;
     let lastProgress = Date.now();
     const out = new Transform({
+      // The S3 body arrives in socket-sized chunks whatever this says; it is only how much is read
+      // ahead per download, i.e. memory (docs/performance.md, "Download path").
       highWaterMark: 256 * 1024,
       transform(chunk: Buffer, _enc, cb: TransformCallback) {
         received += chunk.length;

@@ -48,6 +48,25 @@ export interface FilesTable {
   sha256: string;
   blob_key: string;
   created_at: number;
+  // Malware scanning (migration 0070_scan, storage/scan.ts). Optional in inserts: the database fills the defaults.
+  /** clean | infected | unscanned (scanner failed, accepted) | too_large; null = not scanned (scan.engine off). */
+  scan_verdict: ColumnType<string | null, string | null | undefined, string | null>;
+  /** clamav | icap. */
+  scan_engine: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The scanner's signature version at the scan ("ClamAV 1.4.6/27471/Tue Dec  1 09:25:02 2026"). */
+  scan_version: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Name of the signature that matched. */
+  scan_signature: ColumnType<string | null, string | null | undefined, string | null>;
+  scan_at: ColumnType<number | null, number | null | undefined, number | null>;
+  /** 1: no URL returns the file's bytes (quarantined, blocked after a rescan, or deleted by an admin). */
+  blocked: ColumnType<number, number | undefined, number>;
+  /** quarantine | rescan | deleted. */
+  blocked_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  blocked_at: ColumnType<number | null, number | null | undefined, number | null>;
+  released_at: ColumnType<number | null, number | null | undefined, number | null>;
+  released_by: ColumnType<string | null, string | null | undefined, string | null>;
+  /** 1: rescan at the next chance whatever the signature version (ferry scan rescan). */
+  rescan_due: ColumnType<number, number | undefined, number>;
 }
 
 export interface DownloadsTable {
@@ -66,6 +85,11 @@ export interface DownloadsTable {
   scanner: number;
   /** GET or HEAD. */
   method: string | null;
+  /**
+   * 1 while this request holds one of the file's allowed downloads (migration 0040): from the
+   * reservation before its first byte until it ends incomplete; for good once counted.
+   */
+  slot: ColumnType<number, number | undefined, number>;
 }
 
 /** A message waiting for the next hop (see storage/queue.ts, docs/queue.md). */
@@ -126,13 +150,47 @@ export interface AuditLogTable {
   transfer_id: string | null;
   /** JSON object with what changed. */
   detail: string | null;
+  /** SHA-256 of the previous row's canonical form (storage/audit.ts auditRowHash; migration 0060_audit_chain). */
+  prev_hash: ColumnType<string | null, string | null | undefined, never>;
+}
+
+/** One row (id 1): the newest audit entry's id and hash, the head of the chain. */
+export interface AuditChainTable {
+  id: number;
+  last_id: number;
+  last_hash: string;
+}
+
+/** Admin UI sessions (storage/admin-sessions.ts): server-side, so logout and revocation end them everywhere. */
+export interface AdminSessionsTable {
+  /** Public id, shown in the sessions list and used to revoke; not the cookie's secret. */
+  id: string;
+  /** SHA-256 (hex) of the session id in the cookie; the id itself is never stored. */
+  secret_hash: string;
+  /** The admin: a token's NAME, or the e-mail address single sign-on gave. */
+  name: string;
+  role: 'admin' | 'readonly';
+  method: 'token' | 'oidc';
+  /** The token's public id (token sessions), so removing a token from the configuration ends its sessions. */
+  token_id: string | null;
+  client: string | null;
+  user_agent: string | null;
+  created_at: number;
+  last_seen_at: number;
+  /** Absolute end (admin.session.maxAge after login), whatever the activity. */
+  expires_at: number;
+  ended_at: number | null;
+  /** "logout", or the admin who revoked it ("admin:NAME"). */
+  ended_by: string | null;
 }
 
 export interface Database {
+  admin_sessions: AdminSessionsTable;
   transfers: TransfersTable;
   files: FilesTable;
   downloads: DownloadsTable;
   retention_rules: RetentionRulesTable;
   audit_log: AuditLogTable;
+  audit_chain: AuditChainTable;
   queue_entries: QueueEntriesTable;
 }

@@ -5,11 +5,15 @@ import { buildCss } from './assets/ferry-css.js';
 import { FERRY_JS } from './assets/ferry-js.js';
 import { brandColors, DEFAULT_BRAND, type Brand } from './brand.js';
 import { GoneError, LimitReachedError, RateLimitedError, WebError } from './errors.js';
+import { DownloadLog } from './download-log.js';
 import { FILE_HEADER_NAMES } from './file-response.js';
 import { pickLanguage } from './i18n.js';
 import { pageContext, type PageContext, type SiteContext } from './pages/layout.js';
+import { blockedPage } from './pages/blocked.js';
+import { BlockedError } from './scan-block.js';
 import { errorPage, gonePage, limitPage, notFoundPage, tooManyPage } from './pages/status.js';
 import { accessLog, redactUrl } from './plugins/access-log.js';
+import { canonicalPath } from './plugins/canonical-path.js';
 import { gracefulClose } from './plugins/graceful-close.js';
 import { registerTokenRateLimit, type RateLimitOptions } from './plugins/rate-limit.js';
 import { applySecurityHeaders, pageCsp, securityHeaders } from './plugins/security-headers.js';
@@ -17,7 +21,7 @@ import { transferContext } from './plugins/transfer-context.js';
 import { loadLogo } from './logo.js';
 import { assetRoutes, assetVersion, ICON_PATH, iconSvg, logoPath, SCRIPT_PATH, STYLESHEET_PATH } from './routes/assets.js';
 import { fileRoutes } from './routes/file.js';
-import { healthRoutes, type ReadinessCheck } from './routes/health.js';
+import { healthRoutes, type HealthRoutesOptions, type ReadinessCheck } from './routes/health.js';
 import { homeRoutes } from './routes/home.js';
 import { landingRoutes } from './routes/landing.js';
 import { zipRoutes } from './routes/zip.js';
@@ -56,8 +60,8 @@ export interface WebAppOptions {
   closeGraceMs?: number;
   /** /readyz: undefined when ready, else the reason (composed by cli/health.ts). Without it /readyz answers ready. */
   readiness?: ReadinessCheck;
-  /** metrics.onWebPort: serve /metrics (Prometheus). Default false. */
-  metrics?: boolean;
+  /** metrics.onWebPort: serve /metrics (Prometheus), optionally behind metrics.token. Default false. */
+  metrics?: HealthRoutesOptions['metrics'];
   /** Tests only: zip sizes and offsets from this value on use ZIP64 fields. */
   zip64Threshold?: number;
   /**
@@ -155,6 +159,7 @@ export async function buildWebApp(opts: WebAppOptions): Promise<FastifyInstance>
 
   await app.register(securityHeaders, { csp, trustProxy: Boolean(opts.trustProxy) });
   await app.register(accessLog);
+  await app.register(canonicalPath);
   await app.register(gracefulClose, { graceMs: opts.closeGraceMs ?? 30_000 });
 
   app.setNotFoundHandler((request, reply) => reply.code(404).type(HTML).header('vary', 'accept-language').send(notFoundPage(pageFor(request))));
@@ -178,11 +183,17 @@ export async function buildWebApp(opts: WebAppOptions): Promise<FastifyInstance>
           ? limitPage(page, err.maxDownloads, err.sender)
           : err instanceof RateLimitedError
             ? tooManyPage(page, err.retryAfterSeconds)
+            : err instanceof BlockedError
+              ? blockedPage(page, err.reason, err.sender)
             : status === 404
               ? notFoundPage(page)
               : errorPage(page, status);
     return reply.code(status).type(HTML).header('vary', 'accept-language').send(body);
   });
+
+  // Download records are written in batches; the last batch goes in before the app is closed.
+  const downloadLog = new DownloadLog(opts.db, app.log);
+  app.addHook('onClose', () => downloadLog.close());
 
   await app.register(healthRoutes, { readiness: opts.readiness, metrics: opts.metrics ?? false });
   await app.register(assetRoutes, { css, js: FERRY_JS, icon, logo });
@@ -200,8 +211,8 @@ export async function buildWebApp(opts: WebAppOptions): Promise<FastifyInstance>
         zip64Threshold: opts.zip64Threshold,
         pageFor,
       });
-      await scope.register(zipRoutes, { db: opts.db, blobs: opts.blobs, maxDownloads, showSubject, zip64Threshold: opts.zip64Threshold });
-      await scope.register(fileRoutes, { db: opts.db, blobs: opts.blobs, maxDownloads, downloads: opts.downloads });
+      await scope.register(zipRoutes, { db: opts.db, blobs: opts.blobs, downloadLog, maxDownloads, showSubject, zip64Threshold: opts.zip64Threshold });
+      await scope.register(fileRoutes, { db: opts.db, blobs: opts.blobs, downloadLog, maxDownloads, downloads: opts.downloads });
     },
     { prefix: '/t/:token' },
   );

@@ -7,7 +7,8 @@ export type WebErrorCode =
   | 'FERRY_ERR_GONE'
   | 'FERRY_ERR_UNAVAILABLE'
   | 'FERRY_ERR_LIMIT_REACHED'
-  | 'FERRY_ERR_RATE_LIMITED';
+  | 'FERRY_ERR_RATE_LIMITED'
+  | 'FERRY_ERR_BLOCKED';
 
 export abstract class WebError extends Error {
   abstract readonly statusCode: number;

@@ -53,10 +53,16 @@ export function isoTime(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** The largest whole unit of a remaining duration, rounded down: "6 days", "3 hours", "12 minutes". */
+/**
+ * The largest whole unit of a remaining duration: "7 days", "3 hours", "12 minutes". Days and
+ * hours are rounded to the nearest unit, so a 7-day link opened a minute after it was sent says
+ * "7 days left" (rounding down said "6 days", which reads as a wrong retention period); the
+ * exact expiry time stands beside it on the page. Minutes are rounded down: at the very end,
+ * never promise a minute that is not there.
+ */
 export function timeLeftParts(ms: number): { unit: 'day' | 'hour' | 'minute'; n: number } | undefined {
   if (ms < 60_000) return undefined;
-  if (ms >= 2 * 86_400_000) return { unit: 'day', n: Math.floor(ms / 86_400_000) };
-  if (ms >= 2 * 3_600_000) return { unit: 'hour', n: Math.floor(ms / 3_600_000) };
+  if (ms >= 2 * 86_400_000) return { unit: 'day', n: Math.round(ms / 86_400_000) };
+  if (ms >= 2 * 3_600_000) return { unit: 'hour', n: Math.round(ms / 3_600_000) };
   return { unit: 'minute', n: Math.floor(ms / 60_000) };
 }

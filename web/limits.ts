@@ -1,7 +1,8 @@
 // web.maxDownloads: how many times each file of a transfer may be downloaded. A zip of all
-// files counts as one download of every file in it. Only counted downloads (complete bodies,
-// not scanners, not prefetch, not HEAD or partial ranges) use the allowance, so a mail
-// scanner can never use it up.
+// files counts as one download of every file in it. A download is one client having been sent
+// the whole file, whoever it says it is; HEAD and short previews (partial ranges) use nothing.
+// Every request that sends bytes holds one of the allowed downloads while it runs, reserved
+// atomically before its first byte (storage/download-slots.ts), so at most the limit ever start.
 //
 // The counting is per file rather than per transfer on purpose: with a per-transfer total, a
 // limit of 1 on a three-file message would let the recipient download one file and lose the

@@ -1,11 +1,12 @@
 import type { RequestHeaders } from './file-response.js';
 
 // Mail security scanners (Microsoft Defender Safe Links, Proofpoint, Mimecast, Barracuda...),
-// link-preview bots and browser prefetch fetch links that nobody clicked. They must never use
-// up a download or a download limit, so their requests are served and logged, but marked and not
-// counted. Detection is by what the request says about itself; a scanner that poses as an
-// ordinary browser is caught by the other rules instead: only a complete body counts, and the
-// mail links only to the landing page, which is never a download.
+// link-preview bots and browser prefetch fetch links that nobody clicked. Their requests are
+// served and logged, and marked (downloads.scanner, the metrics' reasons). Marked, not exempt:
+// a User-Agent is the client's own claim, so a full GET that says "Teams" is a full copy and
+// counts like any other (issue 15 item 4). What scanners usually do costs nothing anyway: the
+// mail links only to the landing page, which is never a download, and HEAD and short previews
+// (partial ranges) never count (storage/download-slots.ts).
 
 /** Substrings of User-Agent values sent by scanners, preview bots and HTTP libraries (case-insensitive). */
 const SCANNER_AGENTS = [

@@ -2,11 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
+import { formatDuration } from '../config/units.js';
 import {
+  appendAudit,
+  auditLinkIssued,
   backoff,
   claimDue,
-  discardTransfer,
   finishEntry,
+  retireUndeliveredTransfer,
   saveAttempt,
   saveRecipients,
   type BlobStore,
@@ -148,7 +151,7 @@ export class QueueRunner {
       const pending = entry.recipients.filter((r) => r.state === 'pending');
       await this.notice(entry, 'failure', pending, { reason: 'it was removed from the queue by an administrator', fallbackStatus: '5.3.0' });
       for (const r of pending) r.state = 'failed';
-      await this.finish(entry, entry.recipients, log, 'removed by an administrator');
+      await this.finish(entry, entry.recipients, log, 'returned to its sender by an administrator');
       return;
     }
 
@@ -158,7 +161,7 @@ export class QueueRunner {
       const pending = entry.recipients.filter((r) => r.state === 'pending');
       for (const r of pending) Object.assign(r, { state: 'failed', code: undefined, response: undefined });
       await this.notice(entry, 'failure', pending, { reason: 'the queued copy was lost from storage', fallbackStatus: '4.3.0' }).catch(() => undefined);
-      await this.finish(entry, entry.recipients, log, 'message missing from storage');
+      await this.finish(entry, entry.recipients, log, 'the queued message was lost from storage');
       return;
     }
 
@@ -184,7 +187,13 @@ export class QueueRunner {
     const attempts = entry.attempts + 1;
     const now = this.now();
     const delivered = recipients.filter((r) => r.state === 'delivered' && entry.recipients.find((o) => o.address === r.address)?.state !== 'delivered');
-    if (delivered.length) log.info({ to: delivered.map((r) => r.address), response: outcome.response, attempts }, `${entry.id}: delivered`);
+    if (delivered.length) {
+      log.info({ to: delivered.map((r) => r.address), response: outcome.response, attempts }, `${entry.id}: delivered`);
+      // The link left only now: this is when the transfer's link_issued is true.
+      if (entry.transferId) {
+        await auditLinkIssued(db, entry.transferId, `worker:${this.owner}`, delivered.map((r) => r.address), entry.id, now).catch((err: Error) => log.warn({ err }, 'could not write link_issued to the audit log'));
+      }
+    }
 
     if (outcome.newlyFailed.length) {
       log.info({ to: outcome.newlyFailed.map((r) => r.address), response: outcome.response }, `${entry.id}: refused permanently`);
@@ -192,15 +201,26 @@ export class QueueRunner {
     }
 
     let pending = recipients.filter((r) => r.state === 'pending');
+    let why = 'done';
     if (pending.length && now - entry.createdAt >= queue.maxAge) {
-      log.warn({ to: pending.map((r) => r.address), lastError: outcome.lastError, attempts }, `${entry.id}: giving up after ${Math.round((now - entry.createdAt) / 3_600_000)} h`);
+      why = `given up: not delivered within queue.maxAge (${formatDuration(queue.maxAge)})`;
+      log.warn({ to: pending.map((r) => r.address), lastError: outcome.lastError, attempts }, `${entry.id}: giving up after ${formatDuration(now - entry.createdAt)}`);
       await this.notice(entry, 'failure', pending, { reason: `it could not be delivered within ${formatAge(queue.maxAge)}`, fallbackStatus: '4.4.7' });
+      if (entry.kind === 'message') {
+        await appendAudit(db, {
+          actor: `worker:${this.owner}`,
+          action: 'given_up',
+          transferId: entry.transferId,
+          at: now,
+          detail: { queueId: entry.id, recipients: pending.map((r) => r.address), after: formatDuration(now - entry.createdAt), attempts, lastError: outcome.lastError },
+        }).catch((err: Error) => log.warn({ err }, 'could not write given_up to the audit log'));
+      }
       for (const r of pending) r.state = 'failed';
       pending = [];
     }
 
     if (pending.length === 0) {
-      await this.finish(entry, recipients, log, 'done');
+      await this.finish(entry, recipients, log, why);
       return;
     }
 
@@ -251,9 +271,12 @@ export class QueueRunner {
       return;
     }
     await blobs.delete(entry.blobKey).catch((err: Error) => log.warn({ err }, 'could not delete the queued message blob'));
-    // Delivered to nobody: the links were never sent, so the files go too.
+    // Delivered to nobody: the links were never sent, so the files go too (audited, with the
+    // reason), unless the transfer is on legal hold: a hold wins over every automatic removal.
     if (entry.transferId && !recipients.some((r) => r.state === 'delivered')) {
-      await discardTransfer(db, blobs, entry.transferId).catch((err: Error) => log.warn({ err }, 'could not remove the undelivered transfer'));
+      await retireUndeliveredTransfer(db, blobs, entry.transferId, `worker:${this.owner}`, `never delivered: ${why === 'done' ? 'every recipient was refused' : why}`, this.now()).catch((err: Error) =>
+        log.warn({ err }, 'could not remove the undelivered transfer'),
+      );
     }
     log.info({ why, delivered: recipients.filter((r) => r.state === 'delivered').length, failed: recipients.filter((r) => r.state === 'failed').length }, `${entry.id}: removed from the queue`);
   }
@@ -262,5 +285,7 @@ export class QueueRunner {
 function formatAge(ms: number): string {
   if (ms % 86_400_000 === 0) return `${ms / 86_400_000} day${ms === 86_400_000 ? '' : 's'}`;
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000} hour${ms === 3_600_000 ? '' : 's'}`;
-  return `${Math.round(ms / 60_000)} minutes`;
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000} minute${ms === 60_000 ? '' : 's'}`;
+  // Under a minute or not whole minutes (short test settings): never "0 minutes".
+  return formatDuration(ms, { words: true });
 }

@@ -90,26 +90,56 @@ describe('authentication', () => {
     expect(loadConfig({ env: { FERRY_ADMIN_TOKENS: 'alice:0123456789abcdefghijklmn' }, overrides: {} }).admin.tokens).toEqual(['alice:0123456789abcdefghijklmn']);
   });
 
-  it('after 20 failed authentications an address gets 429, right token included, in the API and the UI', async () => {
+  it('requests without any token are not failures: 20 of them from one address, then the right token works at once', async () => {
     const limited = await buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, admin: { token: ALICE, retention: bounds } });
+    try {
+      for (let i = 0; i < 25; i++) {
+        const r = await limited.inject({ url: '/admin/api/rules', headers: i % 2 ? {} : { authorization: 'Basic Zm9vOmJhcg==' } });
+        expect(r.statusCode).toBe(401);
+      }
+      // Empty login forms are not wrong tokens either.
+      for (let i = 0; i < 25; i++) {
+        const page = await limited.inject({ url: '/admin/login' });
+        const nonce = /name="_nonce" value="([^"]+)"/.exec(page.body)![1]!;
+        const r = await limited.inject({ method: 'POST', url: '/admin/login', headers: { cookie: `ferry_admin_login=${nonce}`, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ token: '', _nonce: nonce }).toString() });
+        expect(r.statusCode).toBe(400);
+      }
+      expect((await limited.inject({ url: '/admin/api/rules', headers: auth(ALICE) })).statusCode).toBe(200);
+      // And a wrong token is still counted from the first one on: nothing above used up the allowance.
+      expect((await limited.inject({ url: '/admin/api/rules', headers: auth('wrong-0123456789abcdefghijklmn') })).statusCode).toBe(401);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('after 20 wrong tokens an address gets 429 for wrong ones, but the right token still gets in after the short delay, in the API and the UI', async () => {
+    const limited = await buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, admin: { token: ALICE, retention: bounds, authLimit: { delayMs: 200 } } });
     try {
       for (let i = 0; i < 20; i++) {
         expect((await limited.inject({ url: '/admin/api/rules', headers: auth(`wrong-${i}-0123456789abcdefghijkl`) })).statusCode).toBe(401);
       }
-      const r = await limited.inject({ url: '/admin/api/rules', headers: auth(ALICE) });
-      expect(r.statusCode).toBe(429);
-      expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
+      const wrong = await limited.inject({ url: '/admin/api/rules', headers: auth('wrong-again-0123456789abcdefghij') });
+      expect(wrong.statusCode).toBe(429);
+      expect(Number(wrong.headers['retry-after'])).toBeGreaterThan(0);
+      expect((wrong.json() as { error: { code: string } }).error.code).toBe('FERRY_ERR_RATE_LIMITED');
+      const right = await limited.inject({ url: '/admin/api/rules', headers: auth(ALICE) });
+      expect(right.statusCode).toBe(200);
       const other = await limited.inject({ url: '/admin/api/rules', headers: auth(ALICE), remoteAddress: '192.0.2.99' });
       expect(other.statusCode).toBe(200);
-      const page = await limited.inject({ url: '/admin/login' });
-      const nonce = /name="_nonce" value="([^"]+)"/.exec(page.body)![1]!;
-      const login = await limited.inject({
-        method: 'POST',
-        url: '/admin/login',
-        headers: { cookie: `ferry_admin_login=${nonce}`, 'content-type': 'application/x-www-form-urlencoded' },
-        payload: new URLSearchParams({ token: ALICE, _nonce: nonce }).toString(),
-      });
-      expect(login.statusCode).toBe(429);
+      const loginWith = async (token: string) => {
+        const page = await limited.inject({ url: '/admin/login' });
+        const nonce = /name="_nonce" value="([^"]+)"/.exec(page.body)![1]!;
+        return limited.inject({
+          method: 'POST',
+          url: '/admin/login',
+          headers: { cookie: `ferry_admin_login=${nonce}`, 'content-type': 'application/x-www-form-urlencoded' },
+          payload: new URLSearchParams({ token, _nonce: nonce }).toString(),
+        });
+      };
+      expect((await loginWith('wrong-login-0123456789abcdefghij')).statusCode).toBe(429);
+      const ok = await loginWith(ALICE);
+      expect(ok.statusCode).toBe(303);
+      expect(ok.headers.location).toBe('/admin');
     } finally {
       await limited.close();
     }
@@ -134,6 +164,9 @@ describe('transfers: search and detail', () => {
     ['?sender=corp.example', () => [t2.transferId, t1.transferId]],
     ['?recipient=bob@example.net&sender=erin', () => [t3.transferId]],
     [`?from=2026-11-02&to=2026-11-03`, () => [t2.transferId]],
+    // A bare 'to' date includes that whole day.
+    [`?from=2026-11-02&to=2026-11-02`, () => [t2.transferId]],
+    [`?to=2026-11-01`, () => [t1.transferId]],
     ['?state=expired', () => [t3.transferId]],
     ['?file=%25', () => []],
   ])('GET /transfers%s', async (qs, expected) => {

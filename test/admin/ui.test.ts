@@ -18,17 +18,19 @@ function cookiesOf(res: { headers: Record<string, unknown> }): Record<string, st
   return Object.fromEntries(list.map((c: string) => c.split(';')[0]!.split('=') as [string, string]));
 }
 
-async function login(a = app, headers: Record<string, string> = {}): Promise<{ cookie: string; setCookie: string; csrf: string }> {
+async function login(a = app, headers: Record<string, string> = {}, token = TOKEN): Promise<{ cookie: string; setCookie: string; csrf: string }> {
+  // Over HTTPS (x-forwarded-proto behind a trusted proxy) the cookies carry the __Host- prefix.
+  const prefix = headers['x-forwarded-proto'] === 'https' ? '__Host-' : '';
   const page = await a.inject({ url: '/admin/login', headers });
   const nonce = /name="_nonce" value="([^"]+)"/.exec(page.body)![1]!;
   const res = await a.inject({
     method: 'POST',
     url: '/admin/login',
-    headers: { ...headers, cookie: `ferry_admin_login=${cookiesOf(page).ferry_admin_login}`, 'content-type': 'application/x-www-form-urlencoded' },
-    payload: new URLSearchParams({ token: TOKEN, _nonce: nonce }).toString(),
+    headers: { ...headers, cookie: `${prefix}ferry_admin_login=${cookiesOf(page)[`${prefix}ferry_admin_login`]}`, 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ token, _nonce: nonce }).toString(),
   });
   expect(res.statusCode).toBe(303);
-  const setCookie = ([] as string[]).concat(res.headers['set-cookie'] as string | string[]).find((c) => c.startsWith('ferry_admin='))!;
+  const setCookie = ([] as string[]).concat(res.headers['set-cookie'] as string | string[]).find((c) => c.startsWith(`${prefix}ferry_admin=`))!;
   const cookie = setCookie.split(';')[0]!;
   const dash = await a.inject({ url: '/admin', headers: { ...headers, cookie } });
   const csrf = /name="_csrf" value="([^"]+)"/.exec(dash.body)![1]!;
@@ -83,7 +85,15 @@ describe('admin UI', () => {
     const behindProxy = await buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, trustProxy: true, admin: { token: TOKEN, retention: bounds } });
     try {
       const tls = await login(behindProxy, { 'x-forwarded-proto': 'https' });
+      // __Host-: Secure, Path=/, no Domain, so no other host or path can set or shadow it.
+      expect(tls.setCookie).toMatch(/^__Host-ferry_admin=/);
       expect(tls.setCookie).toMatch(/; Secure/);
+      expect(tls.setCookie).toMatch(/; Path=\/(;|$)/);
+      expect(tls.setCookie).not.toMatch(/; Domain=/i);
+      // The unprefixed name is not read over HTTPS: a cookie some other path or subdomain set cannot stand in.
+      const plain = tls.cookie.replace(/^__Host-/, '');
+      expect((await behindProxy.inject({ url: '/admin', headers: { 'x-forwarded-proto': 'https', cookie: plain } })).statusCode).toBe(303);
+      expect((await behindProxy.inject({ url: '/admin', headers: { 'x-forwarded-proto': 'https', cookie: tls.cookie } })).statusCode).toBe(200);
     } finally {
       await behindProxy.close();
     }
@@ -158,7 +168,7 @@ describe('admin UI', () => {
     expect(r.body).toContain('value="not a domain"');
     r = await app.inject({ ...form(cookie, { _csrf: csrf, id: '', kind: 'recipient_domain', match: 'partner.example', days: '300' }), url: '/admin/rules' });
     expect(r.statusCode).toBe(400);
-    expect(r.body).toContain('days must lie between the minimum (1 days) and the maximum (90 days)');
+    expect(r.body).toContain('days must lie between the minimum (1 day) and the maximum (90 days)');
     r = await app.inject({ ...form(cookie, { _csrf: csrf, id: 'default', days: '' }), url: '/admin/rules' });
     expect(r.statusCode).toBe(400);
     expect(r.body).toContain('Enter the number of days');
@@ -175,11 +185,11 @@ describe('admin UI', () => {
     const { cookie } = await login();
     const first = await app.inject({ url: '/admin/transfers?file=page-&limit=1', headers: { cookie } });
     expect(first.statusCode).toBe(200);
-    expect(first.body.match(/<tr><td><a href/g)).toHaveLength(1);
+    expect(first.body.match(/<tr><td data-label="Created" class="nowrap"><a href/g)).toHaveLength(1);
     const next = /<a href="([^"]+)" rel="next">/.exec(first.body)![1]!.replace(/&amp;/g, '&');
     expect(next).toMatch(/^\/admin\/transfers\?file=page-&limit=1&cursor=/);
     const second = await app.inject({ url: next, headers: { cookie } });
-    expect(second.body.match(/<tr><td><a href/g)).toHaveLength(1);
+    expect(second.body.match(/<tr><td data-label="Created" class="nowrap"><a href/g)).toHaveLength(1);
     const id = (body: string) => /href="\/admin\/transfers\/([a-z0-9]+)"/.exec(body)![1];
     expect(id(second.body)).not.toBe(id(first.body));
     expect(second.body).not.toContain('rel="next"');

@@ -168,14 +168,16 @@ describe.skipIf(Boolean(missing))('landing page in Chromium', () => {
     expect(problems).toEqual([]);
   });
 
-  it('serves a headless Chrome that clicks (as link scanners built on it do) but does not count it', async () => {
+  it('serves a headless Chrome that clicks (as link scanners built on it do), marks it as a scanner and counts it: a whole copy left', async () => {
     // No userAgent override: Chromium's own, which says HeadlessChrome.
     const { page, problems, close } = await open(`/t/${fx.token}`, { userAgent: undefined });
     const f = fx.files[1]!;
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: `Download ${f.name}`, exact: true }).click()]);
     expect(sha256(fs.readFileSync(await download.path()))).toBe(f.sha256);
     const rec = await waitFor(async () => (await downloads(env.db, fx.transferId)).find((r) => r.file_idx === f.idx && /HeadlessChrome/.test(r.user_agent ?? '')), 'the headless download record');
-    expect(rec).toMatchObject({ status: 200, bytes_sent: f.data.length, scanner: 1, counted: 0 });
+    // A full GET is a copy of the file whoever asks (docs/downloads.md, "What counts"): a scanner
+    // User-Agent no longer dodges the download limit.
+    expect(rec).toMatchObject({ status: 200, bytes_sent: f.data.length, scanner: 1, counted: 1 });
     await close();
     expect(problems).toEqual([]);
   });

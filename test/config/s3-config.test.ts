@@ -3,7 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../config/index.js';
-import { parseS3Url } from '../../storage/s3-url.js';
+import { parseS3Url } from '../../config/s3-url.js';
 
 // The configuration of the scale-out backends: s3:// and postgres:// URLs, their settings,
 // web.downloads, errors that name the key and the fix, and secrets that never show.

@@ -64,9 +64,9 @@ describe('the notice in real-world charsets and encodings', () => {
       const text = mail.text ?? '';
       expect(text).not.toContain('\uFFFD');
       // The notice leads the text body; the sender's words follow, intact.
-      expect(text).toMatch(/^-{60}\s+1 attachment was sent as download link, available until \d{4}-\d\d-\d\d \d\d:\d\d UTC:/);
+      expect(text).toMatch(/^-{60}\s+1 attachment was sent as a download link, available until \d{4}-\d\d-\d\d \d\d:\d\d UTC:/);
       expect(text).toContain(f!.bodyText!);
-      expect(text.indexOf('sent as download link')).toBeLessThan(text.indexOf(f!.bodyText!));
+      expect(text.indexOf('sent as a download link')).toBeLessThan(text.indexOf(f!.bodyText!));
       expect(await landingLinks(raw, ferry.publicUrl)).toHaveLength(1);
       const headers = partHeaders(raw, 'text/plain');
       expect(headers).toMatch(c.text);
@@ -74,9 +74,9 @@ describe('the notice in real-world charsets and encodings', () => {
       if (c.html) {
         const html = String(mail.html || '');
         expect(html).not.toContain('\uFFFD');
-        expect(html).toContain('sent as download link');
+        expect(html).toContain('sent as a download link');
         expect(html).toContain(f!.bodyHtml!);
-        expect(html.indexOf('sent as download link')).toBeLessThan(html.indexOf(f!.bodyHtml!));
+        expect(html.indexOf('sent as a download link')).toBeLessThan(html.indexOf(f!.bodyHtml!));
       }
     });
   }

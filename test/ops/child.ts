@@ -17,7 +17,9 @@ export interface ChildFerry {
 export function spawnFerry(command: string, env: Record<string, string>, cwd: string): ChildFerry {
   const proc = spawn(process.execPath, ['--import', pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href, path.join(ROOT, 'test/ops/run-ferry.ts'), command], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_PATH: path.join(ROOT, 'node_modules'), ...env },
+    // One process unless the test asks for a node of several (test/ops/cluster.test.ts): the
+    // other tests are about what one process does, and each worker would cost a start-up.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_PATH: path.join(ROOT, 'node_modules'), FERRY_PROCESSES: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, any>[] = [];

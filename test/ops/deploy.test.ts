@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { checkConfigFiles } from '../../cli/check-files.js';
 import { loadConfig } from '../../config/index.js';
-import { parseS3Url } from '../../storage/s3-url.js';
+import { parseS3Url } from '../../config/s3-url.js';
 import { startFerry, type TestFerry } from '../helpers/ferry.js';
 
 // There is no Docker engine on the machines this suite runs on, so the Dockerfile and

@@ -38,6 +38,8 @@ beforeAll(async () => {
       web: { host: '127.0.0.1', port: webPort, publicUrl },
       relay: { url: upstream.url },
       offload: { minAttachmentSize: '100KB' },
+      // /readyz gives its reason only where metrics are served (here: the web port too).
+      metrics: { onWebPort: true },
     },
   });
   const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
@@ -175,8 +177,8 @@ describe('ferry check-config and hash-password', () => {
     expect(printed.smtp.tls.key).toBe('***');
     expect(printed.smtp.tls.cert).toBe(cert);
     expect(printed.smtp.tlsPort).toBe(465);
-    expect(printed.metrics).toEqual({ onWebPort: true, port: 9464, host: '0.0.0.0' });
-    expect(printed.shutdown).toEqual({ timeout: 45_000 });
+    expect(printed.metrics).toEqual({ onWebPort: false, port: 9464, host: '0.0.0.0' });
+    expect(printed.shutdown).toEqual({ timeout: '45s' });
     expect(ok.stdout).not.toContain('relay-secret');
     expect(ok.stdout).not.toContain('PRIVATE KEY');
     expect(printed.admin.token).toBe('***');

@@ -31,6 +31,9 @@ beforeAll(async () => {
   fs.writeFileSync(configFile, [`dataDir: ${env.dir}`, 'storage:', `  database: sqlite:${env.dir}/db.sqlite`, `  blobs: file:${env.dir}/blobs`, 'log:', '  level: silent'].join('\n'));
   config = loadConfig({ file: configFile, env: {} });
   t = await addTransfer(env, { files: [{ name: HOSTILE_NAME, data: Buffer.from('x') }], sender: `evil${ESC}[31m@example.org`, subject: HOSTILE_SUBJECT });
+  // Names are cleaned of control characters when stored (storage/filenames.ts), but records
+  // written before that rule, or by hand, can still hold them: the CLI must escape on its own.
+  await env.db.updateTable('files').set({ name: HOSTILE_NAME }).where('transfer_id', '=', t.transferId).execute();
   await enqueue(env.db, {
     id: newQueueId(),
     kind: 'message',

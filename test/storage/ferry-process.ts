@@ -25,6 +25,8 @@ export async function spawnFerry(role: 'start' | 'gateway' | 'web' | 'worker', c
   const full = {
     dataDir: dir,
     log: { level: 'info' },
+    // One process per role unless the test says otherwise (a node of several is cli/cluster.ts's, test/ops/cluster.test.ts).
+    processes: 1,
     ...config,
     smtp: { host: '127.0.0.1', hostname: 'ferry.test', ...config.smtp, ...(smtpPort && { port: smtpPort }) },
   };

@@ -118,7 +118,7 @@ describe('rules in the database', () => {
   it.each([
     [{ kind: 'sender', match: 'not-an-address', periodMs: DAY_MS }, /not a mail address/],
     [{ kind: 'recipient_domain', match: 'bad domain!', periodMs: DAY_MS }, /not a domain/],
-    [{ kind: 'recipient_domain', match: 'ok.example', periodMs: 400 * DAY_MS }, /between the minimum \(1 days\) and the maximum \(365 days\)/],
+    [{ kind: 'recipient_domain', match: 'ok.example', periodMs: 400 * DAY_MS }, /between the minimum \(1 day\) and the maximum \(365 days\)/],
     [{ kind: 'recipient_domain', match: 'ok.example', periodMs: 0 }, /greater than 0/],
     [{ kind: 'recipient_domain', match: 'ok.example', periodMs: DAY_MS, downloadLimit: 0 }, /at least 1/],
     [{ kind: 'minimum', periodMs: 25 * DAY_MS }, /default \(20 days\) must lie between/],

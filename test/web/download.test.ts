@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blobReadSize } from '../../storage/index.js';
 import { buildWebApp } from '../../web/app.js';
 import { addTransfer, downloads, httpRequest, makeEnv, PUBLIC_URL, sha256, SpyBlobStore, waitFor, type Env, type Fixture } from './helpers.js';
 
@@ -220,6 +221,8 @@ describe('download over HTTP', () => {
     expect(got.length).toBeLessThan(BIG);
     const read = spy.reads[reads]!;
     expect(read.key).toBe(fx.files[2]!.blobKey);
+    // Issue 11 item 4: large reads from the file store (1 MiB while few downloads run).
+    expect(read.stream?.readableHighWaterMark).toBe(1024 * 1024);
     await waitFor(() => read.stream?.destroyed, 'the blob stream to be destroyed');
     expect(read.signal?.aborted).toBe(true);
     const rec = await recordOf('aborter');
@@ -228,6 +231,16 @@ describe('download over HTTP', () => {
     expect(rec.counted).toBe(0);
     expect(rec.bytes_sent).toBeGreaterThan(0);
     expect(rec.bytes_sent).toBeLessThan(BIG);
+  });
+});
+
+describe('read sizes of the file store', () => {
+  it('reads 1 MiB at a time, and less per download when many run at once (a shared 32 MiB budget)', () => {
+    expect(blobReadSize(1)).toBe(1024 * 1024);
+    expect(blobReadSize(32)).toBe(1024 * 1024);
+    expect(blobReadSize(33)).toBe(512 * 1024);
+    expect(blobReadSize(100)).toBe(256 * 1024);
+    expect(blobReadSize(10_000)).toBe(64 * 1024);
   });
 });
 

@@ -203,7 +203,10 @@ describe('Content-Disposition', () => {
     );
     expect(attachmentDisposition('say "hello".txt')).toBe(`attachment; filename="say _hello_.txt"; filename*=UTF-8''say%20%22hello%22.txt`);
     expect(attachmentDisposition('invoice\u202Efdp.exe')).toBe('attachment; filename="invoicefdp.exe"');
-    expect(attachmentDisposition('../../etc/passwd')).toBe('attachment; filename="_._etc_passwd"');
+    // A path keeps only its last component, with either separator, as browsers save it.
+    expect(attachmentDisposition('../../etc/passwd')).toBe('attachment; filename="passwd"');
+    expect(attachmentDisposition('C:\\Users\\x\\Desktop\\f.pdf')).toBe('attachment; filename="f.pdf"');
+    expect(attachmentDisposition('..\\..\\f.pdf')).toBe('attachment; filename="f.pdf"');
   });
 
   it('caps a 300-character name and keeps its extension', () => {

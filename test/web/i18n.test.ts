@@ -40,11 +40,16 @@ describe('formats', () => {
     expect(humanTime(Date.UTC(2025, 10, 20, 9, 5), 'fr-FR')).toBe('20 nov. 2025, 09:05 UTC');
   });
 
-  it('says how long is left in whole units, rounding down', () => {
+  it('says how long is left in whole units: days and hours to the nearest, minutes rounded down', () => {
     expect(timeLeftParts(6 * 86_400_000 + 3_600_000)).toEqual({ unit: 'day', n: 6 });
+    // A fresh 7-day link shows its full period.
+    expect(timeLeftParts(7 * 86_400_000 - 60_000)).toEqual({ unit: 'day', n: 7 });
+    expect(timeLeftParts(6 * 86_400_000 + 13 * 3_600_000)).toEqual({ unit: 'day', n: 7 });
     // 1 day 23 hours is "47 hours", not "1 day".
     expect(timeLeftParts(47 * 3_600_000 + 60_000)).toEqual({ unit: 'hour', n: 47 });
+    expect(timeLeftParts(5 * 3_600_000 - 60_000)).toEqual({ unit: 'hour', n: 5 });
     expect(timeLeftParts(90 * 60_000)).toEqual({ unit: 'minute', n: 90 });
+    expect(timeLeftParts(90 * 60_000 - 1)).toEqual({ unit: 'minute', n: 89 });
     expect(timeLeftParts(30_000)).toBeUndefined();
     expect(MESSAGES.en.timeLeft('day', 6)).toBe('6 days left');
     expect(MESSAGES.en.timeLeft('hour', 1)).toBe('1 hour left');

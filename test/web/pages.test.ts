@@ -2,7 +2,7 @@ import contentDisposition from 'content-disposition';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BlobStoreUnavailableError, displayName, fileUrl, hashToken, newToken, type Db } from '../../storage/index.js';
+import { BlobStoreUnavailableError, displayName, fileUrl, hashToken, newToken, storedName, type Db } from '../../storage/index.js';
 import { buildWebApp } from '../../web/app.js';
 import { PAGE_CSP } from '../../web/plugins/security-headers.js';
 import { addTransfer, downloads, makeEnv, pathOf, PUBLIC_URL, SpyBlobStore, waitFor, type Env, type Fixture } from './helpers.js';
@@ -133,8 +133,9 @@ describe('landing page', () => {
     expectSecurityHeaders(res.headers, 'page');
   });
 
-  it('accepts a trailing slash', async () => {
-    expect((await app.inject(`/t/${fx.token}/`)).statusCode).toBe(200);
+  it('has one path: a trailing slash is not the link (issue 15, item 6)', async () => {
+    expect((await app.inject(`/t/${fx.token}`)).statusCode).toBe(200);
+    expect((await app.inject(`/t/${fx.token}/`)).statusCode).toBe(404);
   });
 
   it('is not a download: viewing it records nothing and opens no blob', async () => {
@@ -193,9 +194,12 @@ describe('hostile names', () => {
     expect(body).toContain('say &quot;hi&quot; &amp; &#39;bye&#39;.txt');
     expect(body).toContain('&quot;Mallory &lt;script&gt;&quot; &lt;m@example.org&gt;');
     expect(body).toContain('invoicefdp.exe');
-    // The 300-character name is shown capped, with its extension.
-    const long = displayName(names[4]);
-    expect([...long].length).toBe(200);
+    // The 300-character (900-byte) name was stored capped at 255 bytes of UTF-8, with its
+    // extension, and is shown as stored.
+    const long = storedName(names[4]);
+    expect(Buffer.byteLength(long)).toBeLessThanOrEqual(255);
+    expect(long.endsWith('\u2026.xlsx')).toBe(true);
+    expect(displayName(long)).toBe(long);
     expect(body).toContain(long);
     // Every href on the page stays on this site: assets, this transfer's files, language links.
     for (const [, href] of body.matchAll(/href="([^"]*)"/g)) {
@@ -225,7 +229,8 @@ describe('hostile names', () => {
     // An HTML attachment is never served as HTML.
     const html = await app.inject(hrefs[0]!);
     expect(html.headers['content-type']).toBe('application/octet-stream');
-    expect(contentDisposition.parse(html.headers['content-disposition'] as string).parameters.filename).toBe('<script>alert(1)<_script>.html');
+    // The "/" in "</script>" is a path separator: only the last component is the saved name.
+    expect(contentDisposition.parse(html.headers['content-disposition'] as string).parameters.filename).toBe('script>.html');
   });
 });
 
@@ -376,11 +381,9 @@ describe('file responses (inject)', () => {
   });
 
   it('answers HEAD from the records: same headers as GET, no blob opened, logged but not counted', async () => {
-    const get = await app.inject(url);
-    const logged = await waitFor(async () => {
-      const rows = await downloads(env.db, fx.transferId);
-      return rows.length > 0 ? rows : undefined;
-    }, 'the GET download record');
+    const get = await app.inject({ url, headers: { 'user-agent': 'get-probe' } });
+    // Records are written in batches after the response: wait for this GET's own.
+    await waitFor(async () => (await downloads(env.db, fx.transferId)).find((r) => r.user_agent === 'get-probe'), 'the GET download record');
     const reads = spy.reads.length;
     const head = await app.inject({ method: 'HEAD', url, headers: { 'user-agent': 'head-probe' } });
     expect(head.statusCode).toBe(200);
@@ -396,11 +399,10 @@ describe('file responses (inject)', () => {
     const again = await app.inject({ method: 'HEAD', url, headers: { 'user-agent': 'head-probe' } });
     expect(again.statusCode).toBe(200);
     expect(again.headers['content-length']).toBe(String(fx.files[0]!.data.length));
-    const rows = await waitFor(async () => {
-      const r = await downloads(env.db, fx.transferId);
-      return r.length >= logged.length + 2 ? r : undefined;
+    const heads = await waitFor(async () => {
+      const r = (await downloads(env.db, fx.transferId)).filter((row) => row.method === 'HEAD');
+      return r.length >= 2 ? r : undefined;
     }, 'the HEAD records');
-    const heads = rows.filter((r) => r.method === 'HEAD');
     expect(heads).toHaveLength(2);
     for (const r of heads) expect(r).toMatchObject({ status: 200, bytes_sent: 0, counted: 0, user_agent: 'head-probe', file_idx: 1 });
   });

@@ -7,8 +7,9 @@ import { buildWebApp } from '../../web/app.js';
 import { classifyRequest, isScannerAgent } from '../../web/scanners.js';
 import { addTransfer, downloads, httpRequest, makeEnv, PUBLIC_URL, sha256, waitFor, type Env, type Fixture } from './helpers.js';
 
-// Mail scanners and prefetchers fetch links nobody clicked. They are served and logged, never
-// counted, and can never use up a download limit. Real sockets, so "counted" means every byte
+// What counts as a download (docs/downloads.md): a client having been sent the whole file,
+// whoever it says it is. Mail scanners and prefetchers that only check (HEAD) or preview (a short
+// range) are served and logged and use nothing up. Real sockets, so "counted" means every byte
 // really left.
 
 const BROWSER = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
@@ -72,40 +73,63 @@ async function rowsOf(fx: Fixture, n: number) {
 }
 
 describe('what counts as a download', () => {
-  it('HEAD, prefetch, scanner user agents and partial ranges are logged but not counted; a browser GET is', async () => {
+  it('HEAD is free; a full GET counts whoever asks: scanner agents, prefetch and no User-Agent are marked, not exempt', async () => {
     const data = randomBytes(50_000);
     const fx = await addTransfer(env, { files: [{ name: 'a.bin', data }] });
     const url = `${base}/t/${fx.token}/1/a.bin`;
-    const requests: { method?: string; headers: Record<string, string>; scanner: number }[] = [
-      { method: 'HEAD', headers: { 'user-agent': BROWSER }, scanner: 0 },
-      { headers: { 'user-agent': BROWSER, 'sec-purpose': 'prefetch' }, scanner: 1 },
-      { headers: { 'user-agent': BROWSER, purpose: 'prefetch' }, scanner: 1 },
-      ...SCANNERS.map((ua) => ({ headers: { 'user-agent': ua }, scanner: 1 })),
-      { headers: {}, scanner: 1 },
-      { headers: { 'user-agent': BROWSER, range: 'bytes=0-999' }, scanner: 0 },
-      { headers: { 'user-agent': BROWSER, range: 'bytes=1000-' }, scanner: 0 },
+    // Issue 15 item 4: three full GETs with a "Teams" User-Agent were three free copies.
+    const requests: { method?: string; headers: Record<string, string>; scanner: number; counted: number }[] = [
+      { method: 'HEAD', headers: { 'user-agent': BROWSER }, scanner: 0, counted: 0 },
+      { method: 'HEAD', headers: { 'user-agent': SCANNERS[0]! }, scanner: 1, counted: 0 },
+      { headers: { 'user-agent': BROWSER, 'sec-purpose': 'prefetch' }, scanner: 1, counted: 1 },
+      ...SCANNERS.map((ua) => ({ headers: { 'user-agent': ua }, scanner: 1, counted: 1 })),
+      { headers: { 'user-agent': 'Mozilla/5.0 Teams/1.7' }, scanner: 1, counted: 1 },
+      { headers: {}, scanner: 1, counted: 1 },
+      { headers: { 'user-agent': BROWSER }, scanner: 0, counted: 1 },
     ];
     for (const r of requests) {
       const res = await httpRequest(url, { method: r.method, headers: r.headers });
-      expect(res.status).toBe(r.headers.range ? 206 : 200);
+      expect(res.status).toBe(200);
       // Scanners get the real file: a scanner that sees a different answer might flag the mail.
-      if (!r.method && !r.headers.range) expect(sha256(res.body)).toBe(fx.files[0]!.sha256);
+      if (!r.method) expect(sha256(res.body)).toBe(fx.files[0]!.sha256);
     }
     const rows = await rowsOf(fx, requests.length);
-    expect(rows.map((row) => row.counted)).toEqual(requests.map(() => 0));
+    expect(rows.map((row) => row.counted)).toEqual(requests.map((r) => r.counted));
     expect(rows.map((row) => row.scanner)).toEqual(requests.map((r) => r.scanner));
     expect(rows[0]).toMatchObject({ method: 'HEAD', bytes_sent: 0 });
-    expect(rows[1]).toMatchObject({ method: 'GET', bytes_sent: 50_000, status: 200 });
-
-    // Now a person clicks.
-    const res = await httpRequest(url, { headers: { 'user-agent': BROWSER } });
-    expect(sha256(res.body)).toBe(fx.files[0]!.sha256);
-    const all = await rowsOf(fx, requests.length + 1);
-    expect(all.at(-1)).toMatchObject({ counted: 1, scanner: 0, status: 200, bytes_sent: 50_000, method: 'GET', user_agent: BROWSER, client: '127.0.0.1' });
+    expect(rows.at(-1)).toMatchObject({ counted: 1, scanner: 0, status: 200, bytes_sent: 50_000, method: 'GET', user_agent: BROWSER, client: '127.0.0.1' });
   });
 
-  it('a resumed download gives the identical file; the partial pieces are not counted', async () => {
-    const data = randomBytes(2 * 1024 * 1024);
+  it('a short range is a preview and does not count; ranges of one client that add up to the file count once', async () => {
+    const data = randomBytes(50_000);
+    const fx = await addTransfer(env, { files: [{ name: 'r.bin', data }] });
+    const url = `${base}/t/${fx.token}/1/r.bin`;
+    const get = (range: string, ua = SCANNERS[0]!) => httpRequest(url, { headers: { 'user-agent': ua, range } });
+    // A link checker sniffing the first bytes, twice.
+    expect((await get('bytes=0-1023')).status).toBe(206);
+    expect((await get('bytes=0-1023')).status).toBe(206);
+    await rowsOf(fx, 2);
+    // Then the file in two halves (issue 15 item 4: two Ranges were a free copy).
+    const a = await get('bytes=0-24999', BROWSER);
+    expect((await rowsOf(fx, 3)).at(-1)!.counted).toBe(0);
+    const b = await get('bytes=25000-', BROWSER);
+    expect(sha256(Buffer.concat([a.body, b.body]))).toBe(fx.files[0]!.sha256);
+    const rows = await rowsOf(fx, 4);
+    // 1024 + 1024 + 25,000 + 25,000 >= 50,000: the fourth request completes the file for this client.
+    expect(rows.map((r) => [r.status, r.bytes_sent, r.counted])).toEqual([
+      [206, 1024, 0],
+      [206, 1024, 0],
+      [206, 25_000, 0],
+      [206, 25_000, 1],
+    ]);
+    // After a counted download the sum starts again.
+    expect((await get('bytes=0-1023')).status).toBe(206);
+    expect((await rowsOf(fx, 5)).at(-1)!.counted).toBe(0);
+  });
+
+  it('a broken download and its resumed remainder give the identical file and count once', async () => {
+    // Big enough that the socket buffers on loopback cannot take it all before the client hangs up.
+    const data = randomBytes(24 * 1024 * 1024);
     const fx = await addTransfer(env, { files: [{ name: 'resume.bin', data }] });
     const url = `${base}/t/${fx.token}/1/resume.bin`;
     const first = await new Promise<Buffer>((resolve) => {
@@ -125,13 +149,16 @@ describe('what counts as a download', () => {
       req.on('error', () => undefined);
     });
     expect(first.length).toBeLessThan(data.length);
+    await rowsOf(fx, 1);
+    // The server may have handed more to the socket than this client read before hanging up;
+    // what it recorded is what left the process, so the resume must start where the client stopped.
     const rest = await httpRequest(url, { headers: { 'user-agent': BROWSER, range: `bytes=${first.length}-`, 'if-range': `"${fx.files[0]!.sha256}"` } });
     expect(rest.status).toBe(206);
     expect(sha256(Buffer.concat([first, rest.body]))).toBe(fx.files[0]!.sha256);
     const rows = await rowsOf(fx, 2);
     expect(rows.map((r) => [r.status, r.counted])).toEqual([
       [200, 0],
-      [206, 0],
+      [206, 1],
     ]);
   });
 
@@ -155,28 +182,32 @@ describe('web.maxDownloads', () => {
     await limited.app.close();
   });
 
-  it('is never used up by scanners, prefetch, HEAD or page views; real downloads use it up per file', async () => {
+  it('is never used up by HEAD, page views or short previews; full GETs use it up per file, scanners included', async () => {
+    const big = randomBytes(100_000);
     const fx = await addTransfer(env, {
       sender: 'alice@example.org',
       files: [
-        { name: 'one.txt', contentType: 'text/plain', data: Buffer.from('first file') },
+        { name: 'one.bin', data: big },
         { name: 'two.txt', contentType: 'text/plain', data: Buffer.from('second file') },
       ],
     });
     const page = `${limited.base}/t/${fx.token}`;
-    const one = `${page}/1/one.txt`;
-    // A busy morning for the mail scanners.
+    const one = `${page}/1/one.bin`;
+    // A busy morning for the mail scanners: checks and previews only.
     for (let i = 0; i < 5; i++) {
-      for (const ua of SCANNERS) expect((await httpRequest(one, { headers: { 'user-agent': ua } })).status).toBe(200);
-      expect((await httpRequest(one, { headers: { 'user-agent': BROWSER, 'sec-purpose': 'prefetch' } })).status).toBe(200);
+      for (const ua of SCANNERS) expect((await httpRequest(one, { method: 'HEAD', headers: { 'user-agent': ua } })).status).toBe(200);
+      expect((await httpRequest(one, { headers: { 'user-agent': SCANNERS[i]!, range: 'bytes=0-1023' } })).status).toBe(206);
       expect((await httpRequest(one, { method: 'HEAD', headers: { 'user-agent': BROWSER } })).status).toBe(200);
       expect((await httpRequest(page, { headers: { 'user-agent': BROWSER } })).status).toBe(200);
     }
+    await waitFor(async () => (await downloads(env.db, fx.transferId)).filter((r) => r.method === 'GET').length === 5 || undefined, 'five preview records');
     let view = await httpRequest(page, { headers: { 'user-agent': BROWSER } });
     expect(view.body.toString()).toContain('2 of 2 downloads left');
 
-    // The recipient downloads file 1 twice.
-    for (let i = 0; i < 2; i++) expect((await httpRequest(one, { headers: { 'user-agent': BROWSER } })).body.toString()).toBe('first file');
+    // A scanner that fetches the whole file has a copy: that is a download.
+    expect(sha256((await httpRequest(one, { headers: { 'user-agent': SCANNERS[0]! } })).body)).toBe(fx.files[0]!.sha256);
+    // And so is the recipient's.
+    expect(sha256((await httpRequest(one, { headers: { 'user-agent': BROWSER } })).body)).toBe(fx.files[0]!.sha256);
     await waitFor(async () => (await downloads(env.db, fx.transferId)).filter((r) => r.counted).length === 2 || undefined, 'two counted downloads');
     const gone = await httpRequest(one, { headers: { 'user-agent': BROWSER } });
     expect(gone.status).toBe(410);
@@ -186,16 +217,16 @@ describe('web.maxDownloads', () => {
     expect(goneBody).toContain('<h1>Download limit reached</h1>');
     expect(goneBody).toContain('(2 times each)');
     expect(goneBody).toContain('<a href="mailto:alice@example.org">alice@example.org</a>');
-    // Scanners and HEAD are refused too once the limit is reached.
+    // Scanners, previews and HEAD are refused too once the limit is reached.
     expect((await httpRequest(one, { method: 'HEAD', headers: { 'user-agent': BROWSER } })).status).toBe(410);
-    expect((await httpRequest(one, { headers: { 'user-agent': SCANNERS[0]! } })).status).toBe(410);
+    expect((await httpRequest(one, { headers: { 'user-agent': SCANNERS[0]!, range: 'bytes=0-9' } })).status).toBe(410);
 
     // File 2 is still there; the page says which file is used up and offers no zip.
     view = await httpRequest(page, { headers: { 'user-agent': BROWSER } });
     expect(view.status).toBe(200);
     const html = view.body.toString();
     expect(html).toContain('<span class="used">Download limit reached</span>');
-    expect(html).not.toContain(`href="/t/${fx.token}/1/one.txt"`);
+    expect(html).not.toContain(`href="/t/${fx.token}/1/one.bin"`);
     expect(html).toContain(`href="/t/${fx.token}/2/two.txt"`);
     expect(html).not.toContain('/zip"');
     expect(html).toContain('a file has reached its download limit');
@@ -217,11 +248,10 @@ describe('web.maxDownloads', () => {
       ],
     });
     const zip = `${limited.base}/t/${fx.token}/zip`;
-    expect((await httpRequest(zip, { headers: { 'user-agent': SCANNERS[0]! } })).status).toBe(200);
     expect((await httpRequest(zip, { method: 'HEAD', headers: { 'user-agent': BROWSER } })).status).toBe(200);
     expect((await httpRequest(zip, { headers: { 'user-agent': BROWSER } })).status).toBe(200);
     expect((await httpRequest(`${limited.base}/t/${fx.token}/1/a.txt`, { headers: { 'user-agent': BROWSER } })).status).toBe(200);
-    await waitFor(async () => (await downloads(env.db, fx.transferId)).length === 4 || undefined, 'four records');
+    await waitFor(async () => (await downloads(env.db, fx.transferId)).length === 3 || undefined, 'three records');
     // a.txt: zip + its own download = 2 (used up); b.txt: the zip = 1.
     expect((await httpRequest(`${limited.base}/t/${fx.token}/1/a.txt`, { headers: { 'user-agent': BROWSER } })).status).toBe(410);
     expect((await httpRequest(`${limited.base}/t/${fx.token}/2/b.txt`, { headers: { 'user-agent': BROWSER } })).status).toBe(200);

@@ -63,8 +63,9 @@ describe('zip writer', () => {
       'a (2) (2).txt',
       'noext',
       'noext (2)',
-      '_x',
-      '_x (2)',
+      // A path keeps only its last component, with either separator (as browsers save it).
+      'x',
+      'x (2)',
       'hidden',
       'attachment',
     ]);

@@ -1,9 +1,10 @@
-import { displayName, type StoredFile, type Transfer } from '../../storage/index.js';
+import { displayName, type FileScan, type StoredFile, type Transfer } from '../../storage/index.js';
 import { exactBytes, humanSize, humanTime, isoTime, timeLeftParts } from '../format.js';
 import { html, type Html } from '../html.js';
 import type { Messages } from '../i18n.js';
 import { fileIcon, fileKind } from '../icons.js';
 import { layout, type PageContext } from './layout.js';
+import { verdictLine } from './verdict.js';
 
 export interface LandingInput {
   transfer: Transfer;
@@ -17,6 +18,8 @@ export interface LandingInput {
   now: number;
   /** web.maxDownloads and the downloads counted so far per file index; absent when unlimited. */
   limit?: { max: number; used: Map<number, number> };
+  /** Malware-scan records by file index (web/pages/verdict.ts); absent when not known. */
+  scans?: Map<number, FileScan>;
 }
 
 // Every string from the message (sender, subject, names, types) is hostile: it goes through
@@ -44,7 +47,8 @@ export function landingPage(ctx: PageContext, input: LandingInput): string {
   const total = files.reduce((n, f) => n + f.size, 0);
   const expires = html`<time datetime="${isoTime(transfer.expiresAt)}" data-local>${humanTime(transfer.expiresAt, t.locale)}</time>`;
   const left = (f: StoredFile) => (limit ? limit.max - (limit.used.get(f.idx) ?? 0) : Infinity);
-  const zipAllowed = files.length >= 2 && files.every((f) => left(f) > 0);
+  const blocked = (f: StoredFile) => input.scans?.get(f.idx)?.blocked === true;
+  const zipAllowed = files.filter((f) => !blocked(f)).length >= 2 && files.every((f) => blocked(f) || left(f) > 0);
   // With "Download all" on the page, it is the main action and the per-file buttons step back.
   const fileButton = files.length >= 2 ? 'secondary' : 'primary';
 
@@ -53,8 +57,9 @@ export function landingPage(ctx: PageContext, input: LandingInput): string {
     const hashId = `sha-${f.idx}`;
     const remaining = left(f);
     const ctype = displayName(f.contentType, 'application/octet-stream');
-    const action: Html =
-      remaining > 0
+    const action: Html = blocked(f)
+      ? html`<span class="used">Not available</span>`
+      : remaining > 0
         ? html`<a class="btn ${fileButton}" href="${input.fileHref(f)}" download>${DOWNLOAD_ICON}<span>${t.download}<span class="vh"> ${name}</span></span></a>`
         : html`<span class="used">${t.limitReachedFile}</span>`;
     return html`<li class="file">
@@ -62,6 +67,7 @@ ${fileIcon(name, f.contentType)}
 <div class="info">
 <h3 class="fname">${name}</h3>
 <p class="facts"><span class="nw">${sizeText(t, f.size)}</span>${f.size >= 1000 ? html` <span class="exact nw">(${t.bytes(exactBytes(f.size, t.locale))})</span>` : ''}<span class="sep" aria-hidden="true">·</span><span class="nw" title="${ctype}"><span class="vh">${t.type}: </span>${t.kinds[fileKind(name, f.contentType)]}</span>${limit && remaining > 0 ? html`<span class="sep" aria-hidden="true">·</span><span class="quota nw">${t.downloadsLeft(remaining, limit.max)}</span>` : ''}</p>
+${verdictLine(input.scans?.get(f.idx), t.locale)}
 <div class="hashrow"><span class="label">SHA-256</span><code class="hash" id="${hashId}">${f.sha256}</code><button type="button" class="copy" data-copy="${hashId}" data-done="${t.copied}" aria-label="${t.copyLabel(name)}" hidden>${t.copy}</button></div>
 </div>
 <div class="actions">${action}</div>

@@ -17,10 +17,21 @@ ${body}
 export function senderLink(sender: string | undefined): Html | undefined {
   if (!sender) return undefined;
   const addr = sender.trim();
-  if (/^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$/.test(addr)) {
-    return html`<a href="mailto:${addr}">${addr}</a>`;
-  }
+  const m = /^([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64})@([A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+)$/.exec(addr);
+  if (m) return html`<a href="${mailtoHref(m[1]!, m[2]!)}">${addr}</a>`;
   return undefined;
+}
+
+/**
+ * RFC 6068: in a mailto: URI "?" starts the header fields, "&" separates them and "%" starts an
+ * escape, and all three are legal in a local part (`reply?cc=x%40evil.example&subject=...@`). NB:
+ * html escaping does not help here, the browser decodes the entities before it reads the URI. So
+ * the local part is percent-encoded (every character outside unreserved ones), and the domain,
+ * which the pattern above restricts to letters, digits, '-' and '.', needs nothing.
+ */
+export function mailtoHref(local: string, domain: string): string {
+  const encoded = encodeURIComponent(local).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `mailto:${encoded}@${domain}`;
 }
 
 export function notFoundPage(ctx: PageContext): string {

@@ -3,12 +3,34 @@ import { globalPlugin } from './global.js';
 
 /**
  * Link tokens are secrets (only their hashes are stored), so they must not reach the logs. The
- * app disables Fastify's own request logging, which prints raw URLs, and logs this line instead:
- * the token is replaced by the first 12 hex digits of its SHA-256, the same hash the database
- * keeps (transfers.token_hash), so an admin can find the transfer without the link being logged.
+ * app disables Fastify's own request logging, which prints raw URLs, and logs this line instead.
+ *
+ * What is logged is the normalised path, never the raw one: percent-escapes decoded, empty
+ * segments dropped, and the query string left out altogether (admin requests may carry
+ * `?token=`, and nothing in a query is needed to read a request log; `?…` says there was one).
+ * Then the segment after `/t/`, and anything elsewhere long enough to hold a token, is replaced
+ * by `h:` and the first 12 hex digits of its SHA-256, the same hash the database keeps
+ * (transfers.token_hash), so an admin can find the transfer without the link being logged. Normalising first is what makes variants such
+ * as `/%74/<token>`, `/t//<token>` or `/T/<token>` come out redacted too, whatever they answer.
  */
 export function redactUrl(url: string): string {
-  return url.replace(/^\/t\/([^/?#]*)/, (_m, token: string) => `/t/h:${hashToken(safeDecode(token)).slice(0, 12)}`);
+  const cut = url.search(/[?#]/);
+  const rawPath = cut < 0 ? url : url.slice(0, cut);
+  const segments = rawPath
+    .split('/')
+    .filter((s) => s !== '')
+    .map(safeDecode);
+  const out = segments.map((segment, i) => {
+    if (i === 1 && segments[0]!.toLowerCase() === 't') return short(segment);
+    // Anywhere else, any run that could hold a token (27 or more base64url characters) goes:
+    // a 404 for a mangled link path must not log the link either.
+    return encodeURIComponent(segment).replace(/[A-Za-z0-9_-]{27,}/g, short);
+  });
+  return `/${out.join('/')}${rawPath.length > 1 && rawPath.endsWith('/') ? '/' : ''}${cut < 0 ? '' : '?…'}`;
+}
+
+function short(token: string): string {
+  return `h:${hashToken(token).slice(0, 12)}`;
 }
 
 function safeDecode(s: string): string {

@@ -1,4 +1,5 @@
-import type { FastifyPluginAsync } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { register } from 'prom-client';
 
 /**
@@ -7,11 +8,21 @@ import { register } from 'prom-client';
  */
 export type ReadinessCheck = () => Promise<string | undefined>;
 
+/** Where /metrics is served, how it is guarded and where its figures come from. */
+export interface MetricsExposure {
+  /** metrics.token: /metrics (and /readyz's reason) only for `Authorization: Bearer <token>`. */
+  token?: string;
+  /** The exposition text; default this process's registry. Several processes of one node answer with their sum (cli/cluster.ts). */
+  text?: () => Promise<{ contentType: string; body: string }>;
+}
+
 export interface HealthRoutesOptions {
   readiness?: ReadinessCheck;
-  /** Serve /metrics (Prometheus text format) too. */
-  metrics?: boolean;
+  /** Serve /metrics (Prometheus text format) too; /readyz gives its reason only where metrics are served. */
+  metrics?: boolean | MetricsExposure;
 }
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
 /**
  * /healthz: the process is alive and answers (for a container's liveness probe and HEALTHCHECK).
@@ -22,17 +33,30 @@ export interface HealthRoutesOptions {
  */
 export const healthRoutes: FastifyPluginAsync<HealthRoutesOptions> = async (app, opts) => {
   const text = 'text/plain; charset=utf-8';
+  const exposure: MetricsExposure | undefined = opts.metrics === true ? {} : opts.metrics || undefined;
+  // Digests of equal length, so the comparison takes the same time whatever was sent.
+  const wanted = exposure?.token !== undefined ? sha256(exposure.token) : undefined;
+  const authorised = (request: FastifyRequest) => {
+    if (!exposure) return false;
+    if (!wanted) return true;
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+    return timingSafeEqual(sha256(m?.[1] ?? ''), wanted) && !!m;
+  };
   app.get('/healthz', async (_request, reply) => reply.header('cache-control', 'no-store').type(text).send('ok\n'));
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', async (request, reply) => {
     const reason = opts.readiness ? await opts.readiness().catch((err: Error) => `readiness check failed: ${err.message}`) : undefined;
     reply.header('cache-control', 'no-store').type(text);
-    if (reason) return reply.code(503).header('retry-after', '5').send(`not ready: ${reason}\n`);
+    // The reason names the database, the blob store and their errors: only where metrics are
+    // served (and to the metrics token's bearer). A load balancer needs the status alone.
+    if (reason) return reply.code(503).header('retry-after', '5').send(authorised(request) ? `not ready: ${reason}\n` : 'not ready\n');
     return reply.send('ready\n');
   });
-  if (opts.metrics) {
-    app.get('/metrics', async (_request, reply) => {
-      const body = await register.metrics();
-      return reply.header('cache-control', 'no-store').type(register.contentType).send(body);
+  if (exposure) {
+    app.get('/metrics', async (request, reply) => {
+      reply.header('cache-control', 'no-store');
+      if (!authorised(request)) return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').type(text).send('metrics need Authorization: Bearer <metrics.token>\n');
+      const { contentType, body } = exposure.text ? await exposure.text() : { contentType: register.contentType, body: await register.metrics() };
+      return reply.type(contentType).send(body);
     });
   }
 };

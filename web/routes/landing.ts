@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { downloadUse, fileUrl, landingUrl, listFiles, type Db, type DownloadUse, type StoredFile } from '../../storage/index.js';
+import { downloadUse, fileUrl, landingUrl, listFiles, type Db, type DownloadUse, type FileScan, type StoredFile } from '../../storage/index.js';
 import { LimitReachedError, UnavailableError } from '../errors.js';
 import { downloadLimit } from '../limits.js';
 import { landingPage } from '../pages/landing.js';
+import { scansOf } from '../scan-block.js';
 import type { PageContext } from '../pages/layout.js';
 import { planTransferZip, ZIP_PATH } from './zip.js';
 
@@ -32,8 +33,10 @@ export const landingRoutes: FastifyPluginAsync<LandingRoutesOptions> = async (ap
     const max = downloadLimit(transfer, maxDownloads);
     let files: StoredFile[];
     let use: DownloadUse | undefined;
+    let scans: Map<number, FileScan>;
     try {
       files = await listFiles(db, transfer.id);
+      scans = await scansOf(db, transfer.id);
       if (max > 0) use = await downloadUse(db, transfer.id);
     } catch (err) {
       throw new UnavailableError('file listing failed', { cause: err });
@@ -46,7 +49,9 @@ export const landingRoutes: FastifyPluginAsync<LandingRoutesOptions> = async (ap
       files,
       fileHref: (f) => path(fileUrl(publicUrl, token, f.idx, f.name)),
       zipHref: path(landingUrl(publicUrl, token)) + ZIP_PATH,
-      zipSize: planTransferZip(files, opts.zip64Threshold).size,
+      // The zip leaves out files held or blocked by the malware scan.
+      zipSize: planTransferZip(files.filter((f) => !scans.get(f.idx)?.blocked), opts.zip64Threshold).size,
+      scans,
       showSubject: opts.showSubject,
       now: opts.now(),
       limit: use ? { max, used: new Map(files.map((f) => [f.idx, use.used(f.idx)])) } : undefined,

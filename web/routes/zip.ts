@@ -1,17 +1,20 @@
 import { pipeline, Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import { displayName, downloadUse, listFiles, type BlobStore, type Db, type StoredFile, type Transfer } from '../../storage/index.js';
-import { ByteCounter, logDownloadOnClose } from '../download-log.js';
+import { ByteCounter, downloadStart, logDownloadOnClose, type DownloadLog } from '../download-log.js';
 import { LimitReachedError, NotFoundError, UnavailableError } from '../errors.js';
 import { attachmentDisposition, FILE_CSP } from '../file-response.js';
 import { downloadLimit } from '../limits.js';
 import { classifyRequest } from '../scanners.js';
+import { servableFiles } from '../scan-block.js';
 import { abortOnClientGone, openBlob } from '../serve.js';
 import { planZip, zipChunks, type ZipPlan } from '../zip.js';
 
 export interface ZipRoutesOptions {
   db: Db;
   blobs: BlobStore;
+  /** Reservations and records of downloads (web/download-log.ts). */
+  downloadLog: DownloadLog;
   maxDownloads: number;
   showSubject: boolean;
   /** Tests only: sizes and offsets from this value on use ZIP64 fields (default 0xFFFFFFFF). */
@@ -19,6 +22,7 @@ export interface ZipRoutesOptions {
 }
 
 export const ZIP_PATH = '/zip';
+
 
 export function planTransferZip(files: StoredFile[], zip64Threshold?: number): ZipPlan {
   return planZip(
@@ -39,7 +43,7 @@ export function zipFileName(transfer: Transfer, showSubject: boolean): string {
  * the CRC-32 of every file before the resume point, i.e. reading them all again.
  */
 export const zipRoutes: FastifyPluginAsync<ZipRoutesOptions> = async (app, opts) => {
-  const { db, blobs, maxDownloads } = opts;
+  const { db, blobs, downloadLog, maxDownloads } = opts;
   app.route<{ Params: { token: string } }>({
     method: ['GET', 'HEAD'],
     url: ZIP_PATH,
@@ -49,19 +53,31 @@ export const zipRoutes: FastifyPluginAsync<ZipRoutesOptions> = async (app, opts)
       const transfer = request.ferryTransfer!;
       const max = downloadLimit(transfer, maxDownloads);
       let files: StoredFile[];
-      let anyUsedUp = false;
       try {
-        files = await listFiles(db, transfer.id);
-        if (max > 0) {
-          const use = await downloadUse(db, transfer.id);
-          anyUsedUp = files.some((f) => use.used(f.idx) >= max);
-        }
+        // Files held or blocked by the malware scan are left out of the zip.
+        files = await servableFiles(db, transfer.id, await listFiles(db, transfer.id));
       } catch (err) {
         throw new UnavailableError('file listing failed', { cause: err });
       }
       if (files.length === 0) throw new NotFoundError('transfer has no files');
-      // A zip holds every file, so it is refused as soon as one of them is used up.
-      if (anyUsedUp) throw new LimitReachedError(max, transfer.sender);
+      const kind = classifyRequest(request.headers);
+      const isGet = request.method === 'GET';
+
+      // A zip holds every file, so it takes one allowed download of each, atomically, before its
+      // first byte, and is refused as soon as one of them is used up (see routes/file.ts).
+      let reservation: number | undefined;
+      try {
+        if (max > 0 && isGet) {
+          reservation = await downloadLog.reserve(downloadStart(request, transfer.id, null, 200, kind), max);
+          if (reservation === undefined) throw new LimitReachedError(max, transfer.sender);
+        } else if (max > 0) {
+          const use = await downloadUse(db, transfer.id);
+          if (files.some((f) => use.used(f.idx) >= max)) throw new LimitReachedError(max, transfer.sender);
+        }
+      } catch (err) {
+        if (err instanceof LimitReachedError) throw err;
+        throw new UnavailableError('download reservation failed', { cause: err });
+      }
 
       const plan = planTransferZip(files, opts.zip64Threshold);
       const headers: Record<string, string> = {
@@ -72,14 +88,12 @@ export const zipRoutes: FastifyPluginAsync<ZipRoutesOptions> = async (app, opts)
         'cache-control': 'private, no-store',
         'accept-ranges': 'none',
       };
-      const kind = classifyRequest(request.headers);
-      const isGet = request.method === 'GET';
       const counter = new ByteCounter();
       logDownloadOnClose(
         request,
         reply,
-        db,
-        { transferId: transfer.id, fileIdx: null, status: 200, bodyLength: isGet ? plan.size : 0, countable: isGet && !kind.scanner && !kind.prefetch, kind },
+        downloadLog,
+        { transferId: transfer.id, fileIdx: null, status: 200, bodyLength: isGet ? plan.size : 0, whole: true, reservation, kind },
         counter,
       );
       if (!isGet) return reply.code(200).headers(headers).send();

@@ -1,0 +1,231 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, tempDir } from '../helpers/ferry.js';
+import { RawSmtp } from '../helpers/smtp-client.js';
+import { Upstream } from '../helpers/upstream.js';
+import { spawnFerry, type ChildFerry } from './child.js';
+
+// A node of two worker processes (`processes: 2`, cli/cluster.ts) as a real `ferry start`: both
+// workers take connections at once and relay; /metrics (on metrics.port and, with the token, on
+// the web port) shows the node's totals; a worker killed with SIGKILL is replaced and no message
+// that got a 250 is lost or doubled; SIGTERM drains both workers. The workers are told apart by
+// the pid in their log lines (the summary line of each transaction).
+
+const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
+let upstream: Upstream;
+let child: ChildFerry;
+let dir: string;
+let smtpPort: number;
+let webPort: number;
+let metricsPort: number;
+let workerPids: number[];
+
+beforeAll(async () => {
+  upstream = await new Upstream().start();
+  dir = tempDir('ferry-cluster-');
+  [smtpPort, webPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  child = spawnFerry(
+    'start',
+    {
+      FERRY_PROCESSES: '2',
+      FERRY_DATA_DIR: dir,
+      FERRY_SMTP_HOST: '127.0.0.1',
+      FERRY_SMTP_PORT: String(smtpPort),
+      FERRY_SMTP_HOSTNAME: 'ferry.test',
+      FERRY_WEB_HOST: '127.0.0.1',
+      FERRY_WEB_PORT: String(webPort),
+      FERRY_WEB_PUBLIC_URL: `http://127.0.0.1:${webPort}`,
+      FERRY_RELAY_URL: upstream.url,
+      FERRY_METRICS_PORT: String(metricsPort),
+      FERRY_METRICS_HOST: '127.0.0.1',
+      FERRY_METRICS_ON_WEB_PORT: 'true',
+      FERRY_METRICS_TOKEN: METRICS_TOKEN,
+      FERRY_SHUTDOWN_TIMEOUT: '20s',
+      FERRY_LOG_LEVEL: 'info',
+    },
+    dir,
+  );
+  // Each worker compiles the TypeScript sources on its own start (tsx): generous on a busy machine.
+  const running = await child.waitForLog((l) => l.msg === 'Ferry is running', 170_000);
+  workerPids = running.pids;
+}, 180_000);
+
+afterAll(async () => {
+  if (child && child.proc.exitCode === null) {
+    child.proc.kill('SIGKILL');
+    await child.exited;
+  }
+  await upstream?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+let serial = 0;
+/** A small message with a unique Message-ID, so that deliveries can be counted per message. */
+function message(): { id: string; body: string } {
+  const id = `<m${++serial}.${process.pid}@cluster.test>`;
+  return { id, body: `From: alice@example.com\r\nTo: bob@example.net\r\nSubject: cluster ${serial}\r\nMessage-ID: ${id}\r\n\r\nHello.\r\n` };
+}
+
+/** Opens a connection and a transaction, and sends all of the data but the final dot. */
+async function openTransaction(): Promise<{ c: RawSmtp; id: string }> {
+  const m = message();
+  const c = await RawSmtp.connect(smtpPort);
+  expect(await c.cmd('EHLO client.test')).toMatch(/^250/);
+  expect(await c.cmd('MAIL FROM:<alice@example.com>')).toMatch(/^250 /);
+  expect(await c.cmd('RCPT TO:<bob@example.net>')).toMatch(/^250 /);
+  expect(await c.cmd('DATA')).toMatch(/^354 /);
+  c.write(m.body);
+  return { c, id: m.id };
+}
+
+/** One message on a connection of its own; resolves with the final reply ('' when the connection broke). */
+async function sendOne(): Promise<{ id: string; reply: string }> {
+  const m = message();
+  try {
+    const c = await RawSmtp.connect(smtpPort);
+    await c.cmd('EHLO client.test');
+    await c.cmd('MAIL FROM:<alice@example.com>');
+    await c.cmd('RCPT TO:<bob@example.net>');
+    const reply = await c.data(m.body);
+    c.close();
+    return { id: m.id, reply };
+  } catch {
+    return { id: m.id, reply: '' };
+  }
+}
+
+const deliveredIds = () => upstream.messages.map((m) => /^Message-ID: (\S+)/im.exec(m.raw.toString('latin1'))?.[1]);
+const summaryPids = (queueIds: string[]) => new Set(child.logs.filter((l) => queueIds.includes(l.queueId) && typeof l.result === 'string').map((l) => l.pid as number));
+const queueIdOf = (reply: string) => /queued as (\w+)/.exec(reply)?.[1] ?? '';
+
+/** The first line a new connection gets. */
+function rawGreeting(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let buf = '';
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => {
+      buf += d;
+      if (buf.includes('\r\n')) {
+        resolve(buf.split('\r\n')[0]!);
+        s.destroy();
+      }
+    });
+    s.on('error', (err) => resolve(`error: ${err.message}`));
+    s.on('close', () => resolve(buf || 'closed without a reply'));
+  });
+}
+
+const AUTH = { authorization: `Bearer ${METRICS_TOKEN}` };
+
+async function metricValue(url: string, name: string, headers: Record<string, string> = AUTH): Promise<number> {
+  const res = await fetch(url, { headers });
+  expect(res.status).toBe(200);
+  const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name} `));
+  return Number(line?.split(' ')[1]);
+}
+
+describe('a node of two worker processes (processes: 2)', () => {
+  it('starts two workers; both take connections at the same time and relay', async () => {
+    expect(workerPids).toHaveLength(2);
+    expect(new Set(workerPids).size).toBe(2);
+    // Six transactions open at once: the primary hands the connections round the workers.
+    const open = await Promise.all(Array.from({ length: 6 }, () => openTransaction()));
+    const replies = await Promise.all(
+      open.map(async ({ c }) => {
+        c.write('\r\n.\r\n');
+        const r = await c.reply();
+        c.close();
+        return r;
+      }),
+    );
+    for (const r of replies) expect(r).toMatch(/^250 2\.0\.0 /);
+    const ids = deliveredIds();
+    for (const { id } of open) expect(ids.filter((x) => x === id)).toHaveLength(1);
+    const queueIds = replies.map(queueIdOf);
+    await child.waitForLog((l) => l.queueId === queueIds.at(-1) && typeof l.result === 'string');
+    // The summary lines of the six transactions come from both workers.
+    expect([...summaryPids(queueIds)].sort()).toEqual([...workerPids].sort());
+  });
+
+  it('/metrics shows the node: totals across both workers, on metrics.port and (with the token) on the web port', async () => {
+    const before = await metricValue(`http://127.0.0.1:${metricsPort}/metrics`, 'ferry_messages_accepted_total');
+    const sent = await Promise.all(Array.from({ length: 8 }, () => sendOne()));
+    for (const s of sent) expect(s.reply).toMatch(/^250 /);
+    expect(summaryPids(sent.map((s) => queueIdOf(s.reply))).size).toBe(2);
+    const accepted = await metricValue(`http://127.0.0.1:${metricsPort}/metrics`, 'ferry_messages_accepted_total');
+    expect(accepted).toBe(before + 8);
+    // Every message of this file so far was accepted, and the upstream got each of them.
+    expect(accepted).toBe(upstream.messages.length);
+    // The web port's /metrics is answered by one worker, with the node's figures.
+    const viaWeb = await metricValue(`http://127.0.0.1:${webPort}/metrics`, 'ferry_messages_accepted_total');
+    expect(viaWeb).toBe(accepted);
+    // metrics.token guards /metrics on both listeners.
+    expect((await fetch(`http://127.0.0.1:${webPort}/metrics`)).status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${webPort}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789abcdef' } })).status).toBe(401);
+    // One set of series, not one per process.
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { headers: AUTH })).text();
+    expect(text.split('\n').filter((l) => l.startsWith('ferry_messages_accepted_total ')).length).toBe(1);
+    expect((await fetch(`http://127.0.0.1:${webPort}/healthz`)).status).toBe(200);
+  });
+
+  it('a worker killed with SIGKILL is replaced (and logged); every message that got a 250 is delivered exactly once', async () => {
+    const victim = workerPids[0]!;
+    const results: { id: string; reply: string }[] = [];
+    let killed = false;
+    // Three senders, one message after another each, while one worker is killed mid-way.
+    await Promise.all(
+      [0, 1, 2].map(async (k) => {
+        for (let i = 0; i < 12; i++) {
+          if (k === 0 && i === 4) {
+            process.kill(victim, 'SIGKILL');
+            killed = true;
+          }
+          results.push(await sendOne());
+        }
+      }),
+    );
+    expect(killed).toBe(true);
+    const died = await child.waitForLog((l) => l.msg === 'a worker process died; starting a new one' && l.workerPid === victim);
+    expect(died.signal).toBe('SIGKILL');
+    const replacement = await child.waitForLog((l) => l.msg === 'worker process ready' && !workerPids.includes(l.pid), 170_000);
+    // After the replacement, every message gets its 250 again, and the new worker takes its share.
+    const after = await Promise.all(Array.from({ length: 8 }, () => sendOne()));
+    for (const s of after) expect(s.reply).toMatch(/^250 /);
+    results.push(...after);
+    const ok = results.filter((r) => r.reply.startsWith('250'));
+    expect(ok.length).toBeGreaterThan(results.length / 2);
+    const ids = deliveredIds();
+    for (const r of ok) expect(ids.filter((x) => x === r.id), `${r.id} delivered once`).toHaveLength(1);
+    // A message cut by the kill (no 250) was never relayed twice either.
+    for (const r of results) expect(ids.filter((x) => x === r.id).length).toBeLessThanOrEqual(1);
+    workerPids = [workerPids[1]!, replacement.pid as number];
+    expect(summaryPids(after.map((s) => queueIdOf(s.reply)))).toContain(replacement.pid);
+  }, 240_000);
+
+  it('SIGTERM drains both workers: transactions in flight on each finish with 250, then every process ends (exit 0)', async () => {
+    const open = await Promise.all(Array.from({ length: 6 }, () => openTransaction()));
+    const before = upstream.messages.length;
+    child.proc.kill('SIGTERM');
+    await child.waitForLog((l) => l.signal === 'SIGTERM');
+    // Whichever worker a new client reaches, it is draining: 421 4.3.2 at once.
+    for (let i = 0; i < 4; i++) expect(await rawGreeting(smtpPort)).toBe('421 4.3.2 The gateway is shutting down; please try again shortly.');
+    const replies = await Promise.all(
+      open.map(async ({ c }) => {
+        c.write('\r\n.\r\n');
+        const r = await c.reply();
+        c.close();
+        return r;
+      }),
+    );
+    for (const r of replies) expect(r).toMatch(/^250 2\.0\.0 /);
+    expect(await child.exited).toBe(0);
+    expect(upstream.messages.length).toBe(before + 6);
+    // Both workers finished transactions during the drain, and each said it stopped.
+    expect([...summaryPids(replies.map(queueIdOf))].sort()).toEqual([...workerPids].sort());
+    const stopped = new Set(child.logs.filter((l) => l.msg === 'stopped').map((l) => l.pid));
+    for (const pid of workerPids) expect(stopped.has(pid)).toBe(true);
+  }, 120_000);
+});
