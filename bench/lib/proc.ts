@@ -28,14 +28,52 @@ export function readProcMemory(pid: number): ProcMemory {
   return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
 }
 
-/** Resets VmHWM to the current RSS. Returns false where the kernel does not allow it. */
-export function resetPeak(pid: number): boolean {
-  try {
-    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
+/** The process and every process below it (a Ferry node's primary and its worker processes). */
+export function processTree(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // The command name in (parentheses) may hold spaces: the parent pid follows its last ')'.
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
   }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+  return tree;
+}
+
+/**
+ * Memory of the largest process of the tree under `pid`: the issue's figure is the peak RSS of
+ * any Ferry process, and with `processes` > 1 the workers, not the primary, hold the messages.
+ */
+export function readTreeMemory(pid: number): ProcMemory {
+  let out: ProcMemory = readProcMemory(pid);
+  for (const p of processTree(pid).slice(1)) {
+    try {
+      const m = readProcMemory(p);
+      out = { rss: Math.max(out.rss, m.rss), hwm: Math.max(out.hwm, m.hwm) };
+    } catch {
+      // a worker that exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** Resets VmHWM to the current RSS, in every process of the tree. False where the kernel does not allow it. */
+export function resetPeak(pid: number): boolean {
+  let ok = true;
+  for (const p of processTree(pid)) {
+    try {
+      fs.writeFileSync(`/proc/${p}/clear_refs`, '5');
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 /**

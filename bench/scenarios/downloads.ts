@@ -5,7 +5,7 @@ import { findFileLinks } from '../lib/download.js';
 import { startFerryChild, type FerryChild } from '../lib/ferry-child.js';
 import { sendOne } from '../lib/load.js';
 import { generateMessage } from '../lib/message.js';
-import { MiB, procAvailable, readProcMemory, resetPeak } from '../lib/proc.js';
+import { MiB, procAvailable, readTreeMemory, resetPeak } from '../lib/proc.js';
 import { formatProfile, summariseProfile, type ProfileSummary } from '../lib/profile.js';
 import { flag, num, type ScenarioDef } from '../lib/registry.js';
 import { environment, summarise, type ScenarioReport } from '../lib/report.js';
@@ -138,7 +138,7 @@ export const downloadsScenario: ScenarioDef = {
             const items = Array.from({ length: parallel }, (_, i) => ({ url: urls[sys].small, from: `127.0.1.${i + 1}` }));
             const { wallMs, transfers } = await curlDownloads(items, parTimeout);
             check(`${sys} ${parallel} at once`, transfers, smallSize, parallel);
-            if (sys === 'Ferry') v.ferryRss.push(readProcMemory(ferry.pid).hwm / MB);
+            if (sys === 'Ferry') v.ferryRss.push(readTreeMemory(ferry.pid).hwm / MB);
             const ttfb = transfers.map((t) => t.ttfb * 1000);
             // Aggregate rate over the wall time of the whole batch (one curl process; its own
             // start-up is a few ms of a second or more).

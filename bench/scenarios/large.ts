@@ -4,7 +4,7 @@ import path from 'node:path';
 import { startFerryChild, type FerryChild } from '../lib/ferry-child.js';
 import { DiskSampler, sendOne } from '../lib/load.js';
 import { generateMessage } from '../lib/message.js';
-import { MiB, procAvailable, readProcMemory, resetPeak } from '../lib/proc.js';
+import { MiB, procAvailable, readTreeMemory, resetPeak } from '../lib/proc.js';
 import { formatProfile, summariseProfile, type ProfileSummary } from '../lib/profile.js';
 import { flag, num, type ScenarioDef } from '../lib/registry.js';
 import { environment, summarise, type ScenarioReport } from '../lib/report.js';
@@ -72,7 +72,7 @@ export const largeScenario: ScenarioDef = {
           const peakDisk = disk.stop();
           if (!t.reply.startsWith('250')) throw new Error(`Ferry answered ${t.reply}`);
           v.ferrySeconds.push(t.totalMs / 1000);
-          v.ferryRss.push(readProcMemory(ferry.pid).hwm / MB);
+          v.ferryRss.push(readTreeMemory(ferry.pid).hwm / MB);
           v.ferryDisk.push(peakDisk / MB);
           ctx.log(`round ${r}/${rounds} Ferry: ${(t.totalMs / 1000).toFixed(2)} s, peak RSS ${v.ferryRss.at(-1)!.toFixed(0)} MB, peak disk +${(peakDisk / MB).toFixed(0)} MB`);
         } catch (err) {

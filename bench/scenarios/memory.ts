@@ -1,7 +1,7 @@
 import { startFerryChild, type FerryChild } from '../lib/ferry-child.js';
 import { sendOne } from '../lib/load.js';
 import { generateMessage } from '../lib/message.js';
-import { MiB, procAvailable, readProcMemory } from '../lib/proc.js';
+import { MiB, procAvailable, readTreeMemory } from '../lib/proc.js';
 import { num, type ScenarioDef } from '../lib/registry.js';
 import { environment, summarise, type Metric, type ScenarioReport } from '../lib/report.js';
 import { runLargeMessage } from '../lib/scenario.js';
@@ -122,7 +122,7 @@ async function concurrentPeak(n: number, size: number, log: (m: string) => void)
     await sink.waitFor(n, 30_000);
     const big = sink.messages.filter((m) => m.bytes > 1024 * 1024);
     if (big.length) throw new Error(`${big.length} relayed messages still carry their attachment`);
-    const peak = readProcMemory(ferry.pid).hwm;
+    const peak = readTreeMemory(ferry.pid).hwm;
     log(`[${n} x ${(size / MiB).toFixed(0)} MiB] all 250 after ${((performance.now() - t0) / 1000).toFixed(1)} s; peak RSS ${(peak / MiB).toFixed(1)} MiB`);
     return peak;
   } finally {

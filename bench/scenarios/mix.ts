@@ -1,7 +1,7 @@
 import { startFerryChild, type FerryChild } from '../lib/ferry-child.js';
 import { runLoad } from '../lib/load.js';
 import { generateMessage, type GeneratedMessage } from '../lib/message.js';
-import { procAvailable, readProcMemory, resetPeak } from '../lib/proc.js';
+import { procAvailable, readTreeMemory, resetPeak } from '../lib/proc.js';
 import { flag, num, type ScenarioDef } from '../lib/registry.js';
 import { environment, summarise, type ScenarioReport } from '../lib/report.js';
 import { startPostfix, startSmtpSink, type PostfixInstance, type SmtpSink } from '../lib/services.js';
@@ -98,7 +98,7 @@ export const mixScenario: ScenarioDef = {
             const secs = (performance.now() - t0) / 1000;
             v[sys].rate.push(res.sent / secs);
             v[sys].mbps.push(res.wireBytes / MB / secs);
-            if (sys === 'Ferry') v.ferryRss.push(readProcMemory(ferry.pid).hwm / MB);
+            if (sys === 'Ferry') v.ferryRss.push(readTreeMemory(ferry.pid).hwm / MB);
             ctx.log(`round ${r}/${rounds} ${sys}: ${res.sent} messages in ${secs.toFixed(1)} s: ${(res.sent / secs).toFixed(1)} msg/s, ${(res.wireBytes / MB / secs).toFixed(0)} MB/s`);
           } catch (err) {
             v[sys].rate.push(NaN);

@@ -11,7 +11,7 @@ import {
 import { downloadAndHash, findFileLinks } from '../lib/download.js';
 import { startFerryChild, type FerryChild } from '../lib/ferry-child.js';
 import { generateMessage } from '../lib/message.js';
-import { MiB, procAvailable, readProcMemory, resetPeak, RssSampler } from '../lib/proc.js';
+import { MiB, procAvailable, readTreeMemory, resetPeak, RssSampler } from '../lib/proc.js';
 import { num, type ScenarioDef } from '../lib/registry.js';
 import { environment, summarise, type Metric, type ScenarioReport } from '../lib/report.js';
 import { SinkServer } from '../lib/sink.js';
@@ -129,7 +129,7 @@ async function oneRun(s3: { endpoint: string; accessKeyId: string; secretAccessK
       },
     });
     const pid = ferry.pid;
-    const startup = readProcMemory(pid);
+    const startup = readTreeMemory(pid);
     const perPhase = resetPeak(pid);
     sampler = new RssSampler(pid).start();
     log(`Ferry pid ${pid}, start-up peak ${(startup.hwm / MiB).toFixed(1)} MiB; sending ${(size / MiB).toFixed(0)} MiB into bucket ${bucket}`);
@@ -151,7 +151,7 @@ async function oneRun(s3: { endpoint: string; accessKeyId: string; secretAccessK
     await session.command('QUIT', 5000).catch(() => undefined);
     session.close();
     session = undefined;
-    const afterSmtp = readProcMemory(pid);
+    const afterSmtp = readTreeMemory(pid);
     if (perPhase) resetPeak(pid);
     log(`250 after ${(sendMs / 1000).toFixed(1)} s; SMTP-phase peak RSS ${(afterSmtp.hwm / MiB).toFixed(1)} MiB`);
 
@@ -159,7 +159,7 @@ async function oneRun(s3: { endpoint: string; accessKeyId: string; secretAccessK
     const links = await findFileLinks(sink.messages[0]!.head, ferry.publicUrl);
     if (links.length !== 1) throw new Error(`expected one file link, found ${links.length}`);
     const dl = await downloadAndHash(links[0]!, 300_000);
-    const afterDownload = readProcMemory(pid);
+    const afterDownload = readTreeMemory(pid);
     sampler.stop();
     if (dl.status !== 200 || dl.bytes !== size || dl.sha256 !== msg.sha256()) throw new Error(`the download differs from the attachment (HTTP ${dl.status}, ${dl.bytes} bytes)`);
     log(`download ${(dl.bytes / MiB).toFixed(0)} MiB in ${(dl.ms / 1000).toFixed(1)} s, SHA-256 equal; download-phase peak RSS ${(afterDownload.hwm / MiB).toFixed(1)} MiB`);
