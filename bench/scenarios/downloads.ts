@@ -53,6 +53,7 @@ export const downloadsScenario: ScenarioDef = {
     'parallel-mib': { kind: 'number', min: 0.1, max: 1024, help: 'size of each concurrent download in MiB (default 10)' },
     rounds: { kind: 'int', min: 1, max: 50, help: 'interleaved rounds (default 5)' },
     profile: { kind: 'flag', help: "run Ferry under node --cpu-prof and print where its time went (slows Ferry: its figures are then not comparable)" },
+    processes: { kind: 'int', min: 1, max: 64, help: "Ferry's processes setting (default: Ferry's own, one per core)" },
   },
   async run(o, ctx): Promise<ScenarioReport> {
     const started = new Date();
@@ -80,6 +81,7 @@ export const downloadsScenario: ScenarioDef = {
       // A low threshold so that a small --parallel-mib is offloaded too (10 MiB is at the default).
       ferry = await startFerryChild({ maxMessageSize: Math.ceil(bigSize * 1.45), minAttachmentSize: Math.min(smallSize, 5_000_000),
         nodeFlags: profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
+        ...(o.processes !== undefined ? { env: { FERRY_PROCESSES: String(num(o, 'processes', 1)) } } : {}),
       });
       // The two files arrive the way every file does: by SMTP, then the link from the landing page.
       const links: Record<'big' | 'small', string> = { big: '', small: '' };
