@@ -5,7 +5,7 @@ import { memoryBudget, spoolCounts } from '../../gateway/spool.js';
 import { queueBlobKey } from '../../storage/index.js';
 import { startFerry, type TestFerry } from '../helpers/ferry.js';
 import { stripFerryReceived } from '../helpers/received.js';
-import { RawSmtp } from '../helpers/smtp-client.js';
+import { sendOne as send } from '../helpers/smtp-client.js';
 import { Upstream } from '../helpers/upstream.js';
 
 // Small mail never touches the disk before its 250 (issue 11.2, gateway/spool.ts): a working copy
@@ -27,18 +27,6 @@ function message(size: number, id: string): Buffer {
   const out = Buffer.from(head + body, 'latin1');
   if (out.length !== size) throw new Error(`built ${out.length} bytes, wanted ${size}`);
   return out;
-}
-
-async function send(port: number, raw: Buffer): Promise<string> {
-  const c = await RawSmtp.connect(port);
-  try {
-    await c.cmd('EHLO client.test');
-    await c.cmd('MAIL FROM:<alice@example.com>');
-    await c.cmd('RCPT TO:<bob@example.net>');
-    return await c.data(raw);
-  } finally {
-    c.close();
-  }
 }
 
 function relayedBySubject(upstream: Upstream, id: string): Buffer | undefined {

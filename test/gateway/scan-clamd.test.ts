@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countTransfers, fileScans, listAudit } from '../../storage/index.js';
 import { listFiles, startFerry, type TestFerry } from '../helpers/ferry.js';
 import { download, fileLinks, landingLinks, pseudoRandom, sha256 } from '../helpers/mail.js';
-import { RawSmtp } from '../helpers/smtp-client.js';
+import { sendOne as send } from '../helpers/smtp-client.js';
 import { Upstream } from '../helpers/upstream.js';
 import { Clamd, clamdSkip, CUSTOM, EICAR, zipOf } from './clamd-daemon.js';
 
@@ -20,18 +20,6 @@ function part(name: string, content: Buffer, type = 'application/octet-stream'):
 }
 
 const message = (...parts: string[]) => `${HEADER}${parts.join('')}--b1--\r\n`;
-
-async function send(port: number, raw: string): Promise<string> {
-  const c = await RawSmtp.connect(port);
-  try {
-    await c.cmd('EHLO client.test');
-    await c.cmd('MAIL FROM:<alice@example.com>');
-    await c.cmd('RCPT TO:<bob@example.net>');
-    return await c.data(raw);
-  } finally {
-    c.close();
-  }
-}
 
 let clamd: Clamd;
 let upstream: Upstream;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countTransfers } from '../../storage/index.js';
 import { freePort, listFiles, startFerry, type TestFerry } from '../helpers/ferry.js';
 import { download, fileLinks, landingLinks, pseudoRandom, sha256 } from '../helpers/mail.js';
-import { RawSmtp } from '../helpers/smtp-client.js';
+import { sendOne as send } from '../helpers/smtp-client.js';
 import { Upstream } from '../helpers/upstream.js';
 import { CIcap, cicapSkip, Clamd, clamdSkip, EICAR } from './clamd-daemon.js';
 
@@ -13,18 +13,6 @@ import { CIcap, cicapSkip, Clamd, clamdSkip, EICAR } from './clamd-daemon.js';
 const HEADER = 'From: alice@example.com\r\nTo: bob@example.net\r\nSubject: ICAP test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nHello Bob.\r\n';
 const part = (name: string, c: Buffer) =>
   `--b1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${c.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n`;
-
-async function send(port: number, raw: string): Promise<string> {
-  const c = await RawSmtp.connect(port);
-  try {
-    await c.cmd('EHLO client.test');
-    await c.cmd('MAIL FROM:<alice@example.com>');
-    await c.cmd('RCPT TO:<bob@example.net>');
-    return await c.data(raw);
-  } finally {
-    c.close();
-  }
-}
 
 const skip = clamdSkip || cicapSkip;
 if (skip) console.warn(`[skip] scan-icap: ${skip}`);

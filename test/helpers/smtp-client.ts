@@ -100,3 +100,20 @@ export function dotStuff(b: Buffer): Buffer {
   const s = b.toString('latin1').replace(/(^|\r\n)\./g, '$1..');
   return Buffer.from(s.endsWith('\r\n') ? s.slice(0, -2) : s, 'latin1');
 }
+
+/**
+ * One message over a fresh connection, alice@example.com to bob@example.net: EHLO, MAIL, RCPT,
+ * DATA. Returns the reply to DATA (the commands before it are not checked: a refusal there shows
+ * up as a DATA reply that is not 250).
+ */
+export async function sendOne(port: number, raw: Buffer | string): Promise<string> {
+  const c = await RawSmtp.connect(port);
+  try {
+    await c.cmd('EHLO client.test');
+    await c.cmd('MAIL FROM:<alice@example.com>');
+    await c.cmd('RCPT TO:<bob@example.net>');
+    return await c.data(raw);
+  } finally {
+    c.close();
+  }
+}

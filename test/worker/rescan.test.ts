@@ -5,7 +5,7 @@ import { fileScans, listAudit, rescanBacklog, requestRescan } from '../../storag
 import { rescanOnce } from '../../worker/rescan.js';
 import { startFerry, type TestFerry } from '../helpers/ferry.js';
 import { download, fileLinks, landingLinks, pseudoRandom, sha256 } from '../helpers/mail.js';
-import { RawSmtp } from '../helpers/smtp-client.js';
+import { sendOne as send } from '../helpers/smtp-client.js';
 import { Upstream } from '../helpers/upstream.js';
 import { Clamd, clamdSkip, LATE } from '../gateway/clamd-daemon.js';
 import { createBucket, createDatabase, dropBucket, dropDatabase, pgUrl, s3Env, s3Url, warnSkip } from '../storage/backends.js';
@@ -18,18 +18,6 @@ import { createBucket, createDatabase, dropBucket, dropDatabase, pgUrl, s3Env, s
 const HEADER = 'From: alice@example.com\r\nTo: bob@example.net\r\nSubject: Rescan test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nHello Bob.\r\n';
 const part = (name: string, c: Buffer) =>
   `--b1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${c.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n`;
-
-async function send(port: number, raw: string): Promise<string> {
-  const c = await RawSmtp.connect(port);
-  try {
-    await c.cmd('EHLO client.test');
-    await c.cmd('MAIL FROM:<alice@example.com>');
-    await c.cmd('RCPT TO:<bob@example.net>');
-    return await c.data(raw);
-  } finally {
-    c.close();
-  }
-}
 
 interface Backend {
   name: string;
