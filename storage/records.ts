@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import { appendAudit } from './audit.js';
 import type { Db } from './database.js';
 import { storedName } from './filenames.js';
+import type { BlockReason } from './scan.js';
 import type { FilesTable, TransfersTable, TransferState } from './schema.js';
 
 // The records of transfers and their files. Plain functions over a Kysely handle; the
@@ -68,6 +69,9 @@ export interface StoredFile {
   sha256: string;
   blobKey: string;
   createdAt: number;
+  /** No URL may return its bytes: quarantined, blocked after a rescan, or deleted (storage/scan.ts). */
+  blocked: boolean;
+  blockedReason: BlockReason | null;
 }
 
 /** A transfers row as a Transfer (also for queries elsewhere in storage/, e.g. admin-queries.ts). */
@@ -105,6 +109,8 @@ function toFile(r: Selectable<FilesTable>): StoredFile {
     sha256: r.sha256,
     blobKey: r.blob_key,
     createdAt: Number(r.created_at),
+    blocked: Number(r.blocked ?? 0) === 1,
+    blockedReason: (r.blocked_reason as BlockReason | null) ?? null,
   };
 }
 

@@ -4,7 +4,7 @@ import type { Db } from './database.js';
 
 // Malware-scan records of files (migration 0070_scan): the verdict each file got, and whether
 // it is blocked. Blocked files keep their row (so the landing page can say why) but no URL
-// returns their bytes: web/scan-block.ts asks isBlocked() before opening any blob.
+// returns their bytes: web/scan-block.ts checks the file's `blocked` flag (read with the file's row) before opening any blob.
 
 export type ScanVerdict = 'clean' | 'infected' | 'unscanned' | 'too_large';
 export type BlockReason = 'quarantine' | 'rescan' | 'deleted';
@@ -79,12 +79,6 @@ export async function fileScans(db: Db, transferId: string): Promise<Map<number,
       },
     ]),
   );
-}
-
-/** Whether the file's bytes must not be served. One query, asked before every blob is opened. */
-export async function isBlocked(db: Db, transferId: string, idx: number): Promise<{ blocked: boolean; reason: BlockReason | null }> {
-  const r = await db.selectFrom('files').select(['blocked', 'blocked_reason']).where('transfer_id', '=', transferId).where('idx', '=', idx).executeTakeFirst();
-  return { blocked: Number(r?.blocked ?? 0) === 1, reason: (r?.blocked_reason as BlockReason | null) ?? null };
 }
 
 /** A file a rescan must look at again. */

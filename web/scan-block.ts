@@ -1,4 +1,4 @@
-import { fileScans, isBlocked, type Db, type FileScan, type StoredFile } from '../storage/index.js';
+import { fileScans, type Db, type FileScan, type StoredFile } from '../storage/index.js';
 import { WebError } from './errors.js';
 
 // The one check every route that sends a file's bytes makes first (file, zip, and any other way
@@ -18,16 +18,17 @@ export class BlockedError extends WebError {
   }
 }
 
-/** Throws BlockedError when the file must not be served. */
-export async function assertServable(db: Db, file: Pick<StoredFile, 'transferId' | 'idx'>, sender?: string): Promise<void> {
-  const b = await isBlocked(db, file.transferId, file.idx);
-  if (b.blocked) throw new BlockedError(b.reason, sender);
+/**
+ * Throws BlockedError when the file must not be served. The flag comes with the file's row
+ * (getFile, listFiles), read in the same query that found the file: no second look-up per download.
+ */
+export function assertServable(file: Pick<StoredFile, 'blocked' | 'blockedReason'>, sender?: string): void {
+  if (file.blocked) throw new BlockedError(file.blockedReason, sender);
 }
 
 /** The files of a transfer that may be served (for the zip): blocked ones are left out. */
-export async function servableFiles(db: Db, transferId: string, files: StoredFile[]): Promise<StoredFile[]> {
-  const scans = await fileScans(db, transferId);
-  return files.filter((f) => !scans.get(f.idx)?.blocked);
+export function servableFiles(files: StoredFile[]): StoredFile[] {
+  return files.filter((f) => !f.blocked);
 }
 
 /** Every file's scan record, for the landing page. */

@@ -18,6 +18,8 @@ function file(over: Partial<StoredFile> = {}): StoredFile {
     sha256: SHA,
     blobKey: 't/t1/1-x',
     createdAt: CREATED,
+    blocked: false,
+    blockedReason: null,
     ...over,
   };
 }

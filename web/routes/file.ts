@@ -49,7 +49,7 @@ export const fileRoutes: FastifyPluginAsync<FileRoutesOptions> = async (app, { d
         }
       }
       if (!file) throw new NotFoundError('no such file');
-      await assertServable(db, file, transfer.sender); // held or blocked by the malware scan: never its bytes
+      assertServable(file, transfer.sender); // held or blocked by the malware scan: never its bytes
 
       const plan = planFileResponse(request.headers, file, { method: request.method });
       const kind = classifyRequest(request.headers);

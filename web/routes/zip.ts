@@ -55,7 +55,7 @@ export const zipRoutes: FastifyPluginAsync<ZipRoutesOptions> = async (app, opts)
       let files: StoredFile[];
       try {
         // Files held or blocked by the malware scan are left out of the zip.
-        files = await servableFiles(db, transfer.id, await listFiles(db, transfer.id));
+        files = servableFiles(await listFiles(db, transfer.id));
       } catch (err) {
         throw new UnavailableError('file listing failed', { cause: err });
       }
