@@ -51,17 +51,19 @@ export function addressInList(ranges: AddressRanges, address: string | undefined
 }
 
 /**
- * The group a client address counts in for per-address limits: an IPv4 address itself (also
- * when written IPv4-mapped), an IPv6 address its /64, since one host usually has a whole /64
- * to pick addresses from.
+ * The group a client address counts in for per-address limits (SMTP connections and AUTH
+ * failures, web rate limits, admin login failures): an IPv4 address itself (also when written
+ * IPv4-mapped, "::ffff:192.0.2.1"), an IPv6 address its /64, since one host usually has a whole
+ * /64 to pick addresses from. A zone index ("%eth0") is dropped.
  */
 export function addressGroup(address: string): string {
-  const mapped = MAPPED_RANGE.exec(address);
+  const a = address.split('%')[0]!;
+  const mapped = MAPPED_RANGE.exec(a);
   if (mapped) return mapped[1]!;
-  if (!net.isIPv6(address.split('%')[0]!)) return address;
-  const [head = '', tail = ''] = address.split('%')[0]!.split('::');
+  if (!net.isIPv6(a)) return a;
+  const [head = '', tail = ''] = a.split('::');
   const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = address.includes('::') ? [...h, ...Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t] : h;
+  const t = a.includes('::') && tail ? tail.split(':') : [];
+  const groups = a.includes('::') ? [...h, ...Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t] : h;
   return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`;
 }

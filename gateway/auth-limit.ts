@@ -1,4 +1,4 @@
-import net from 'node:net';
+import { addressGroup } from '../config/ip-ranges.js';
 
 // Failed SMTP AUTH attempts per client address, across connections. The per-connection limit
 // (gateway.ts) alone lets a guesser reconnect and go on for ever, at three guesses a connection,
@@ -19,20 +19,9 @@ export interface SmtpAuthLimitOptions {
 /** Addresses tracked at most; the oldest go first (an attacker with many addresses cannot grow memory). */
 const MAX_TRACKED = 10_000;
 
-/**
- * The key of a client: its IPv4 address (also when it comes IPv4-mapped, "::ffff:192.0.2.1"),
- * or for IPv6 its /64, since one client usually has a whole /64 to pick addresses from.
- */
+/** The key of a client: its address group (config/ip-ranges.ts: IPv4 address, or IPv6 /64). */
 export function authClientKey(address: string | undefined): string {
-  const a = (address ?? '').split('%')[0]!;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a);
-  if (mapped) return mapped[1]!;
-  if (!net.isIPv6(a)) return a;
-  const [head = '', tail = ''] = a.split('::');
-  const h = head ? head.split(':') : [];
-  const t = a.includes('::') && tail ? tail.split(':') : [];
-  const groups = a.includes('::') ? [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t] : h;
-  return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`;
+  return addressGroup(address ?? '');
 }
 
 export class SmtpAuthLimiter {

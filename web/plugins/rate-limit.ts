@@ -1,5 +1,6 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { addressGroup } from '../../config/ip-ranges.js';
 import { RateLimitedError } from '../errors.js';
 
 // Token look-ups are limited per client address with @fastify/rate-limit, in two tiers:
@@ -32,20 +33,8 @@ declare module 'fastify' {
 
 const MAX_BLOCKED = 10_000;
 
-/**
- * The key of a client: its address, or for IPv6 its /64, since one client usually has a whole
- * /64 to pick addresses from.
- */
-export function clientKey(ip: string): string {
-  if (!ip.includes(':')) return ip;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) return mapped[1]!;
-  const [head = '', tail = ''] = ip.split('%')[0]!.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = ip.includes('::') ? [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t] : h;
-  return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`;
-}
+/** The key of a client for the limits: its address group (config/ip-ranges.ts: IPv4 address, or IPv6 /64). */
+export const clientKey = (ip: string): string => addressGroup(ip);
 
 export async function registerTokenRateLimit(app: FastifyInstance, opts: RateLimitOptions): Promise<void> {
   await app.register(rateLimit, { global: false });
