@@ -17,7 +17,13 @@ import {
   listRules,
   parseRuleId,
   reapplyRetention,
+  recipientStatus,
+  recipientStatusJson,
   releaseTransfer,
+  fileScanJson,
+  fileScans,
+  ruleJson,
+  revokeRecipientLinks,
   revokeTransfer,
   searchTransfers,
   setRule,
@@ -25,7 +31,6 @@ import {
   transferDetail,
   transferJson,
   type AuditEntry,
-  type RetentionRule,
   type TransferState,
 } from '../storage/index.js';
 import { bearerToken, matchToken } from './auth.js';
@@ -41,6 +46,7 @@ import {
   auditQuery,
   expiryBody,
   reasonBody,
+  recipientRevokeBody,
   ruleBody,
   ruleIdParam,
   statsQuery,
@@ -53,10 +59,6 @@ import {
 // 403 (a read-only token asked for a change: FERRY_ERR_READ_ONLY), 429 (too many wrong tokens),
 // 404, 409 (the transfer's state does not allow it, or a queue entry is being delivered). Every change is in the audit log as
 // admin:NAME.
-
-export function ruleJson(r: RetentionRule) {
-  return { id: r.id, kind: r.kind, match: r.match || null, days: r.periodMs / DAY_MS, downloadLimit: r.downloadLimit, source: r.source, updatedAt: new Date(r.updatedAt).toISOString(), updatedBy: r.updatedBy };
-}
 
 export function auditJson(e: AuditEntry) {
   return { id: e.id, at: new Date(e.at).toISOString(), actor: e.actor, action: e.action, transferId: e.transferId, detail: e.detail };
@@ -141,7 +143,14 @@ export const adminApi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, {
         ...transferJson(d.transfer, now()),
         effectiveMaxDownloads: d.transfer.maxDownloads ?? ctx.maxDownloads,
         // Names as the landing page shows them (storage/filenames.ts): no bidi overrides, control or invisible characters.
-        files: d.files.map((f) => ({ idx: f.idx, name: displayName(f.name), contentType: f.contentType, size: f.size, sha256: f.sha256 })),
+        // With each file's malware check (scan.engine), null when it was never scanned.
+        files: await (async () => {
+          const scans = await fileScans(ctx.db, id);
+          return d.files.map((f) => ({ idx: f.idx, name: displayName(f.name), contentType: f.contentType, size: f.size, sha256: f.sha256, scan: fileScanJson(scans.get(f.idx)) }));
+        })(),
+        // Whether a password guards it; the hash itself never leaves storage/.
+        passwordProtected: d.transfer.passwordProtected,
+        recipients: (await recipientStatus(ctx.db, id)).map(recipientStatusJson),
         countedDownloads: d.countedDownloads,
         downloads: d.downloads.map((x) => ({ ...x, at: new Date(x.at).toISOString() })),
         audit: (await listAudit(ctx.db, { transferId: id, limit: 200 })).map(auditJson),
@@ -152,6 +161,13 @@ export const adminApi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, {
       const { id } = parseInput(transferIdParam, request.params);
       const b = parseInput(reasonBody, request.body ?? {});
       return transferJson(await revokeTransfer(ctx.db, id, actor(request), b.reason), now());
+    });
+
+    app.post('/transfers/:id/recipients/revoke', async (request) => {
+      const { id } = parseInput(transferIdParam, request.params);
+      const b = parseInput(recipientRevokeBody, request.body ?? {});
+      const revoked = await revokeRecipientLinks(ctx.db, id, b.linkId !== undefined ? { linkId: b.linkId } : { recipient: b.recipient! }, actor(request));
+      return { revoked: revoked.map((l) => l.id), recipients: (await recipientStatus(ctx.db, id)).map(recipientStatusJson) };
     });
 
     app.post('/transfers/:id/expiry', async (request) => {
@@ -188,7 +204,16 @@ export const adminApi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, {
       const { id } = parseInput(ruleIdParam, request.params);
       const b = parseInput(ruleBody, request.body ?? {});
       const { kind, match } = parseRuleId(id);
-      const rule = await setRule(ctx.db, { kind, match, periodMs: b.days * DAY_MS, downloadLimit: b.downloadLimit ?? null }, actor(request), ctx.bounds);
+      if ((kind === 'minimum' || kind === 'maximum') && (b.requirePassword || (b.receipts !== undefined && b.receipts !== null))) {
+        // The bounds only clamp periods; a switch there would silently do nothing.
+        throw new ApiError(400, 'FERRY_ERR_RETENTION_RULE', `${kind} is a bound; requirePassword and receipts belong to the default or a sender or domain rule`);
+      }
+      const rule = await setRule(
+        ctx.db,
+        { kind, match, periodMs: b.days * DAY_MS, downloadLimit: b.downloadLimit ?? null, requirePassword: b.requirePassword, receipts: b.receipts },
+        actor(request),
+        ctx.bounds,
+      );
       const reapplied = b.reapply ? await reapplyRetention(ctx.db, actor(request), ctx.bounds) : null;
       return { ...ruleJson(rule), ...(reapplied !== null ? { reappliedTransfers: reapplied } : {}) };
     });

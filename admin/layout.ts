@@ -18,7 +18,7 @@ export interface AdminPage {
   csrf?: string;
   /** The admin has the read-only role: pages leave out every form that changes something. */
   readonly?: boolean;
-  active?: 'dashboard' | 'transfers' | 'queue' | 'rules' | 'audit' | 'sessions';
+  active?: 'dashboard' | 'transfers' | 'queue' | 'quarantine' | 'rules' | 'audit' | 'sessions';
 }
 
 export function when(ms: number | null | undefined): string {
@@ -51,7 +51,7 @@ export function layout(p: AdminPage, title: string, body: Html, status?: number)
 ${
   p.admin
     ? html`<form class="logout" method="post" action="${p.base}/logout">${csrfField(p)}<button class="link" type="submit">Log out <span class="who">${p.admin}${p.readonly ? ' (read-only)' : ''}</span></button></form>
-<nav class="admin" aria-label="Admin">${nav('dashboard', '', 'Dashboard')}${nav('transfers', '/transfers', 'Transfers')}${nav('queue', '/queue', 'Queue')}${nav('rules', '/rules', 'Retention rules')}${nav('audit', '/audit', 'Audit log')}${nav('sessions', '/sessions', 'Sessions')}</nav>`
+<nav class="admin" aria-label="Admin">${nav('dashboard', '', 'Dashboard')}${nav('transfers', '/transfers', 'Transfers')}${nav('queue', '/queue', 'Queue')}${nav('quarantine', '/quarantine', 'Quarantine')}${nav('rules', '/rules', 'Retention rules')}${nav('audit', '/audit', 'Audit log')}${nav('sessions', '/sessions', 'Sessions')}</nav>`
     : ''
 }
 </div></header>

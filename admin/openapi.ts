@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { auditExportQuery, auditQuery, expiryBody, queueDeleteQuery, queueListQuery, reasonBody, ruleBody, statsQuery, transferSearchQuery } from './schemas.js';
+import { auditExportQuery, auditQuery, expiryBody, queueDeleteQuery, queueListQuery, reasonBody, recipientRevokeBody, ruleBody, statsQuery, transferSearchQuery } from './schemas.js';
 
 // The OpenAPI 3.1 description of /admin/api, served at /admin/api/openapi.json. Parameters and
 // request bodies are generated from the zod schemas the routes validate with (schemas.ts).
@@ -148,13 +148,26 @@ export function openApiDocument(publicUrl: string): Record<string, unknown> {
       },
       '/transfers/{id}': {
         get: {
-          summary: 'A transfer with its files, download log and audit entries',
+          summary: 'A transfer with its files, whether a password guards it, each recipient\'s downloads, the download log and audit entries',
           parameters: [idParam],
           responses: { '200': json(ref('TransferDetail')), ...errors, '404': json(ref('Error'), 'No such transfer') },
         },
         delete: transferAction('Delete the files now; links answer 404 from then on. Refused (409) while on legal hold'),
       },
       '/transfers/{id}/revoke': { post: transferAction('Revoke: links answer 410 at once; files go at the next sweep', reasonBody) },
+      '/transfers/{id}/recipients/revoke': {
+        post: {
+          summary: "Revoke one recipient's link: it answers 410 at once, the other recipients' links keep working",
+          parameters: [idParam],
+          requestBody: { required: true, content: { 'application/json': { schema: schemaOf(recipientRevokeBody) } } },
+          responses: {
+            '200': json({ type: 'object', properties: { revoked: { type: 'array', items: { type: 'string' }, description: 'ids of the links revoked now' }, recipients: { type: 'array', items: ref('RecipientStatus') } } }),
+            ...errors,
+            '404': json(ref('Error'), 'No such transfer (FERRY_ERR_TRANSFER_NOT_FOUND), or it has no link for that recipient (FERRY_ERR_RECIPIENT_NOT_FOUND)'),
+            '409': json(ref('Error'), 'That link was revoked already (FERRY_ERR_LINK_REVOKED)'),
+          },
+        },
+      },
       '/transfers/{id}/expiry': {
         post: transferAction('Extend or shorten: the new retention period (from creation) must lie within the minimum and maximum', expiryBody),
       },
@@ -241,7 +254,9 @@ export function openApiDocument(publicUrl: string): Record<string, unknown> {
               type: 'object',
               properties: {
                 effectiveMaxDownloads: { type: 'integer', description: '0 = unlimited' },
-                files: { type: 'array', items: { type: 'object', properties: { idx: { type: 'integer' }, name: { type: 'string' }, contentType: { type: 'string' }, size: { type: 'integer' }, sha256: { type: 'string' } } } },
+                files: { type: 'array', items: { type: 'object', properties: { idx: { type: 'integer' }, name: { type: 'string' }, contentType: { type: 'string' }, size: { type: 'integer' }, sha256: { type: 'string' }, scan: { type: ['object', 'null'], description: 'The malware check (docs/scanning.md); null when the file was never scanned', properties: { verdict: { type: ['string', 'null'], enum: ['clean', 'infected', 'unscanned', 'too_large', null] }, engine: { type: ['string', 'null'] }, signatureVersion: { type: ['string', 'null'] }, signature: { type: ['string', 'null'] }, at: { type: ['string', 'null'], format: 'date-time' }, blocked: { type: 'boolean' }, blockedReason: { type: ['string', 'null'], enum: ['quarantine', 'rescan', 'deleted', null] }, blockedAt: { type: ['string', 'null'], format: 'date-time' }, releasedAt: { type: ['string', 'null'], format: 'date-time' }, releasedBy: { type: ['string', 'null'] } } } } } },
+                passwordProtected: { type: 'boolean', description: 'a password guards the files (the password and its hash are never shown)' },
+                recipients: { type: 'array', items: ref('RecipientStatus'), description: 'one entry per link: each envelope recipient with a link of its own, or one shared link (recipient "")' },
                 countedDownloads: { type: 'integer' },
                 downloads: {
                   type: 'array',
@@ -258,6 +273,8 @@ export function openApiDocument(publicUrl: string): Record<string, unknown> {
                       counted: { type: 'boolean' },
                       scanner: { type: 'boolean' },
                       method: { type: ['string', 'null'] },
+                      linkId: { type: ['string', 'null'], description: 'the link the request came through; null for downloads logged before links existed (they came through the shared link)' },
+                      recipient: { type: ['string', 'null'], description: 'whose link it was: the envelope address, or null for the shared link' },
                     },
                   },
                 },
@@ -265,6 +282,28 @@ export function openApiDocument(publicUrl: string): Record<string, unknown> {
               },
             },
           ],
+        },
+        RecipientStatus: {
+          type: 'object',
+          properties: {
+            linkId: { type: 'string' },
+            recipient: { type: 'string', description: '"" for the shared link' },
+            revokedAt: { type: ['string', 'null'], format: 'date-time' },
+            files: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  idx: { type: 'integer' },
+                  name: { type: 'string' },
+                  completeAt: { type: ['string', 'null'], format: 'date-time', description: 'first complete download through this link (a zip counts for every file; scanners never)' },
+                  completeCount: { type: 'integer' },
+                  scannerFetches: { type: 'integer', description: 'requests by mail security scanners and link prefetchers' },
+                  partialFetches: { type: 'integer', description: 'GETs that sent bytes without completing a download (broken downloads, single ranges)' },
+                },
+              },
+            },
+          },
         },
         Rule: {
           type: 'object',
@@ -274,6 +313,8 @@ export function openApiDocument(publicUrl: string): Record<string, unknown> {
             match: { type: ['string', 'null'] },
             days: { type: 'number' },
             downloadLimit: { type: ['integer', 'null'] },
+            requirePassword: { type: 'boolean', description: 'transfers the rule matches get a password' },
+            receipts: { type: ['boolean', 'null'], description: 'receipts to the sender for mail the rule matches; null: senders.receipts decides' },
             source: { type: 'string', enum: ['config', 'admin'] },
             updatedAt: { type: 'string', format: 'date-time' },
             updatedBy: { type: 'string' },

@@ -1,6 +1,6 @@
 import { formatSize } from '../config/units.js';
-import type { AdminStats, AuditEntry, QueueStats, RetentionRule, TransferDetail, Transfer } from '../storage/index.js';
-import { DAY_MS, displayName, shownState } from '../storage/index.js';
+import type { AdminStats, AuditEntry, FileScan, FileStatus, QueueStats, RecipientStatus, RetentionRule, TransferDetail, Transfer } from '../storage/index.js';
+import { DAY_MS, displayName, fileScanWords, shownState } from '../storage/index.js';
 import { html, type Html } from '../web/html.js';
 import { barChart } from './charts.js';
 import { breakable, csrfField, detailWords, layout, td, when, type AdminPage } from './layout.js';
@@ -102,6 +102,7 @@ ${nextUrl ? html`<p class="pager"><a href="${nextUrl}" rel="next">Next page</a><
 
 const DONE_MESSAGES: Record<string, string> = {
   revoked: 'Revoked: its links answer 410 from now on.',
+  'recipient-revoked': "Recipient's link revoked: it answers 410 from now on; the other links keep working.",
   extended: 'Expiry changed.',
   held: 'Legal hold placed: the sweeper will not touch this transfer.',
   released: 'Legal hold released.',
@@ -116,7 +117,47 @@ export function flash(done: unknown): Html {
   return m ? html`<p class="flash card" role="status">${m}</p>` : html``;
 }
 
-export function transferPage(p: AdminPage, d: TransferDetail, audit: AuditEntry[], siteMaxDownloads: number, now: number, extra: { done?: unknown; error?: string }): string {
+/** One file's status for one recipient, in words: a sender or admin should not have to decode counters. */
+function fileStatusWords(f: FileStatus): Html {
+  const times = (n: number, one: string, many: string) => (n === 1 ? one : `${n} ${many}`);
+  const also = [
+    f.completeCount > 1 ? `${f.completeCount} complete downloads` : '',
+    f.scannerFetches ? times(f.scannerFetches, '1 scanner fetch', 'scanner fetches') : '',
+    f.partialFetches ? times(f.partialFetches, '1 partial download', 'partial downloads') : '',
+  ].filter(Boolean);
+  return html`<li><strong>${f.name}</strong>: ${f.completeAt === null ? 'not downloaded completely' : html`downloaded <span class="nw">${when(f.completeAt)}</span>`}${also.length ? html` <span class="note">(${also.join('; ')})</span>` : ''}</li>`;
+}
+
+/** Who has which link and what each did with it (issue 17): one row per link, a card on a phone. */
+function recipientsTable(p: AdminPage, t: Transfer, recipients: RecipientStatus[]): Html {
+  if (!recipients.length) return html`<p>No links recorded for this transfer.</p>`;
+  const canRevoke = !p.readonly && t.state === 'live' && t.purgedAt === null;
+  return html`<div class="table-wrap"><table class="data" id="recipients"><thead><tr><th>Recipient</th><th>Link</th><th>Files</th>${canRevoke ? html`<th></th>` : ''}</tr></thead>
+<tbody>${recipients.map((r) => {
+    const who = r.recipient || 'everyone (shared link)';
+    return html`<tr>${td('Recipient', r.recipient ? breakable(r.recipient) : who, 'addr')}${td('Link', r.revokedAt === null ? 'active' : html`revoked <span class="nw">${when(r.revokedAt)}</span>`)}${td('Files', html`<ul class="rcpts">${r.files.map(fileStatusWords)}</ul>`)}${
+      canRevoke
+        ? html`<td>${
+            r.revokedAt === null && r.recipient
+              ? html`<form class="inline" method="post" action="${p.base}/transfers/${t.id}/revoke-recipient">${csrfField(p)}<input type="hidden" name="link" value="${r.linkId}"><button class="btn danger small" type="submit">Revoke link<span class="vh"> of ${r.recipient}</span></button></form>`
+              : ''
+          }</td>`
+        : ''
+    }</tr>`;
+  })}</tbody></table></div>
+<p class="note">Complete downloads as the download limit counts them; scanners and link prefetchers are shown apart and never count. A download of the whole transfer as a zip counts for every file.</p>`;
+}
+
+export function transferPage(
+  p: AdminPage,
+  d: TransferDetail,
+  audit: AuditEntry[],
+  siteMaxDownloads: number,
+  now: number,
+  extra: { done?: unknown; error?: string },
+  recipients: RecipientStatus[] = [],
+  scans: Map<number, FileScan> = new Map(),
+): string {
   const t = d.transfer;
   const st = shownState(t, now);
   const action = (name: string, label: string, body: Html, cls = 'primary') =>
@@ -133,7 +174,8 @@ export function transferPage(p: AdminPage, d: TransferDetail, audit: AuditEntry[
 ${t.subject !== null ? html`<dt>Subject</dt><dd>${t.subject}</dd>` : ''}
 <dt>Created</dt><dd>${when(t.createdAt)}</dd>
 <dt>Expires</dt><dd>${when(t.expiresAt)} <span class="note">(rule: ${t.retentionRule ?? 'default'})</span></dd>
-<dt>Download limit</dt><dd>${(t.maxDownloads ?? siteMaxDownloads) || 'unlimited'} per file; ${d.countedDownloads} counted download${d.countedDownloads === 1 ? '' : 's'}</dd>
+<dt>Download limit</dt><dd>${(t.maxDownloads ?? siteMaxDownloads) || 'unlimited'} per file${recipients.length > 1 ? ' and link' : ''}; ${d.countedDownloads} counted download${d.countedDownloads === 1 ? '' : 's'}</dd>
+<dt>Password protected</dt><dd>${t.passwordProtected ? 'yes (only the sender was given the password)' : 'no'}</dd>
 <dt>Files deleted</dt><dd>${when(t.purgedAt)}</dd>
 <dt>Queue id</dt><dd>${t.queueId}</dd>
 </dl></div>
@@ -165,14 +207,15 @@ ${
     : ''
 }
 </div>`}
-<section><h2>Files</h2><div class="table-wrap"><table class="data" id="files"><thead><tr><th>#</th><th>Name</th><th>Type</th><th class="num">Size</th><th>SHA-256</th></tr></thead>
-<tbody>${d.files.map((f) => html`<tr>${td('#', f.idx)}${td('Name', displayName(f.name))}${td('Type', f.contentType)}${td('Size', size(f.size), 'num')}${td('SHA-256', html`<code>${f.sha256.slice(0, 16)}…</code>`)}</tr>`)}</tbody></table></div></section>
+<section><h2>Files</h2><div class="table-wrap"><table class="data" id="files"><thead><tr><th>#</th><th>Name</th><th>Type</th><th class="num">Size</th><th>SHA-256</th><th>Malware check</th></tr></thead>
+<tbody>${d.files.map((f) => html`<tr>${td('#', f.idx)}${td('Name', displayName(f.name))}${td('Type', f.contentType)}${td('Size', size(f.size), 'num')}${td('SHA-256', html`<code>${f.sha256.slice(0, 16)}…</code>`)}${td('Malware check', fileScanWords(scans.get(f.idx)))}</tr>`)}</tbody></table></div></section>
+<section><h2>Recipients</h2>${recipientsTable(p, t, recipients)}</section>
 <section><h2>Download log</h2>${
       d.downloads.length
-        ? html`<div class="table-wrap"><table class="data" id="downloads"><thead><tr><th>When</th><th>File</th><th>Status</th><th class="num">Bytes</th><th>Counted</th><th>Client</th><th>User agent</th></tr></thead>
+        ? html`<div class="table-wrap"><table class="data" id="downloads"><thead><tr><th>When</th><th>Recipient</th><th>File</th><th>Status</th><th class="num">Bytes</th><th>Counted</th><th>Client</th><th>User agent</th></tr></thead>
 <tbody>${d.downloads.map(
             (x) =>
-              html`<tr>${td('When', when(x.at), 'nowrap')}${td('File', x.fileIdx ?? 'zip')}${td('Status', x.status)}${td('Bytes', x.bytesSent, 'num')}${td('Counted', x.counted ? 'yes' : x.scanner ? 'scanner' : 'no')}${td('Client', x.client ?? '')}${td('User agent', (x.userAgent ?? '').slice(0, 80))}</tr>`,
+              html`<tr>${td('When', when(x.at), 'nowrap')}${td('Recipient', x.recipient ? breakable(x.recipient) : html`<span class="note">shared link</span>`)}${td('File', x.fileIdx ?? 'zip')}${td('Status', x.status)}${td('Bytes', x.bytesSent, 'num')}${td('Counted', x.counted ? 'yes' : x.scanner ? 'scanner' : 'no')}${td('Client', x.client ?? '')}${td('User agent', (x.userAgent ?? '').slice(0, 80))}</tr>`,
           )}</tbody></table></div>`
         : html`<p>No downloads yet.</p>`
     }</section>
@@ -203,7 +246,29 @@ export interface RuleFormValues {
   match?: string;
   days?: string;
   downloadLimit?: string;
+  requirePassword?: boolean;
+  /** 'on', 'off', or '' (senders.receipts decides). */
+  receipts?: string;
   reapply?: boolean;
+}
+
+const BOUNDS = ['minimum', 'maximum'];
+const RECEIPT_CHOICES: [string, string][] = [
+  ['', 'site setting'],
+  ['on', 'on'],
+  ['off', 'off'],
+];
+const receiptsValue = (r: boolean | null | undefined) => (r === true ? 'on' : r === false ? 'off' : '');
+const switchesText = (r: RetentionRule) =>
+  BOUNDS.includes(r.kind) ? '–' : `${r.requirePassword ? 'password required' : 'no password'} · receipts: ${RECEIPT_CHOICES.find(([v]) => v === receiptsValue(r.receipts))![1]}`;
+
+/** The rule's two switches as form fields; `form` ties them to a row's form in another cell. */
+function switchFields(prefix: string, forId: string, password: boolean, receipts: string, form?: string) {
+  const f = form ? html` form="${form}"` : '';
+  return html`<input type="hidden" name="switches" value="yes"${f}><label class="check" for="${prefix}-pw"><input type="checkbox" id="${prefix}-pw" name="requirePassword" value="yes"${f}${password ? html` checked` : ''}> require a password<span class="vh"> for ${forId}</span></label>
+<label class="field" for="${prefix}-receipts">Receipts<span class="vh"> for ${forId}</span><select id="${prefix}-receipts" name="receipts"${f}>${RECEIPT_CHOICES.map(
+    ([v, label]) => html`<option value="${v}"${receipts === v ? html` selected` : ''}>${label}</option>`,
+  )}</select></label>`;
 }
 
 const KIND_LABELS: Record<string, string> = {
@@ -223,10 +288,10 @@ export function rulesPage(p: AdminPage, rules: RetentionRule[], extra: { done?: 
     const lv = mine && v.downloadLimit !== undefined ? v.downloadLimit : r.downloadLimit === null ? '' : String(r.downloadLimit);
     const fid = `rule-${r.id.replace(/[^a-z0-9]/gi, '-')}`;
     if (p.readonly) {
-      return html`<tr id="${fid}">${td('Kind', KIND_LABELS[r.kind] ?? r.kind)}${td('Matches', r.match || '–')}${td('Days · download limit', `${days(r.periodMs)} days${r.downloadLimit !== null ? ` · ${r.downloadLimit} downloads` : ''}`)}${td('Set by', html`${r.source === 'config' ? 'configuration' : r.updatedBy}<br><span class="note">${when(r.updatedAt)}</span>`)}<td></td></tr>`;
+      return html`<tr id="${fid}">${td('Kind', KIND_LABELS[r.kind] ?? r.kind)}${td('Matches', r.match || '–')}${td('Days · download limit', `${days(r.periodMs)} days${r.downloadLimit !== null ? ` · ${r.downloadLimit} downloads` : ''}`)}${td('Options', switchesText(r))}${td('Set by', html`${r.source === 'config' ? 'configuration' : r.updatedBy}<br><span class="note">${when(r.updatedAt)}</span>`)}<td></td></tr>`;
     }
     return html`<tr id="${fid}">${td('Kind', KIND_LABELS[r.kind] ?? r.kind)}${td('Matches', r.match || '–')}
-<td data-label="Days · download limit"><form class="inline" method="post" action="${p.base}/rules">${csrfField(p)}<input type="hidden" name="id" value="${r.id}">
+<td data-label="Days · download limit"><form class="inline" method="post" action="${p.base}/rules" id="${fid}-form">${csrfField(p)}<input type="hidden" name="id" value="${r.id}">
 <label class="vh" for="${fid}-days">Days for ${r.id}</label><input id="${fid}-days" name="days" type="number" step="any" min="0" value="${dv}" size="6" required>
 ${
   ['minimum', 'maximum'].includes(r.kind)
@@ -234,6 +299,12 @@ ${
     : html`<label class="vh" for="${fid}-limit">Download limit for ${r.id}</label><input id="${fid}-limit" name="downloadLimit" type="number" min="1" step="1" value="${lv}" placeholder="site default" size="8">`
 }
 <button class="btn secondary small" type="submit">Save</button></form>${mine && extra.error ? html`<p class="error" role="alert">${extra.error}</p>` : ''}</td>
+${td(
+  'Options',
+  BOUNDS.includes(r.kind)
+    ? '–'
+    : switchFields(fid, r.id, mine && v.requirePassword !== undefined ? v.requirePassword : (r.requirePassword ?? false), mine && v.receipts !== undefined ? v.receipts : receiptsValue(r.receipts), `${fid}-form`),
+)}
 ${td('Set by', html`${r.source === 'config' ? 'configuration' : r.updatedBy}<br><span class="note">${when(r.updatedAt)}</span>`)}
 <td>${
       ['default', 'minimum', 'maximum'].includes(r.kind)
@@ -247,7 +318,7 @@ ${td('Set by', html`${r.source === 'config' ? 'configuration' : r.updatedBy}<br>
     'Retention rules',
     html`${flash(extra.done)}
 <p>How long links stay downloadable. Most specific wins: a sender address beats a recipient domain, which beats a sender domain, which beats the default. With several recipients the shortest period wins. Every period is kept between the minimum and the maximum. Changes apply to new mail; existing transfers keep their expiry unless you reapply.</p>
-<div class="table-wrap"><table class="data" id="rules"><thead><tr><th>Kind</th><th>Matches</th><th>Days · download limit</th><th>Set by</th><th></th></tr></thead>
+<div class="table-wrap"><table class="data" id="rules"><thead><tr><th>Kind</th><th>Matches</th><th>Days · download limit</th><th>Options</th><th>Set by</th><th></th></tr></thead>
 <tbody>${rules.map(rowForm)}</tbody></table></div>
 ${p.readonly ? '' : html`<section><h2>Add a rule</h2>
 ${newError ? html`<p class="error" role="alert" id="rule-error">${extra.error}</p>` : ''}
@@ -258,6 +329,7 @@ ${newError ? html`<p class="error" role="alert" id="rule-error">${extra.error}</
 <label class="field" for="n-match">Address or domain<input id="n-match" name="match" value="${newError ? (v.match ?? '') : ''}" required></label>
 <label class="field" for="n-days">Days<input id="n-days" name="days" type="number" step="any" min="0" value="${newError ? (v.days ?? '') : ''}" required></label>
 <label class="field" for="n-limit">Download limit<input id="n-limit" name="downloadLimit" type="number" min="1" step="1" value="${newError ? (v.downloadLimit ?? '') : ''}" placeholder="site default"></label>
+${switchFields('n', 'the new rule', newError ? (v.requirePassword ?? false) : false, newError ? (v.receipts ?? '') : '')}
 <label class="check"><input type="checkbox" name="reapply" value="yes"${newError && v.reapply ? html` checked` : ''}> also apply to live transfers</label>
 <button class="btn primary" type="submit">Add rule</button>
 </form></section>

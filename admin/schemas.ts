@@ -34,6 +34,13 @@ export const transferSearchQuery = z.strictObject({
 
 export const reasonBody = z.strictObject({ reason: z.string().trim().max(500).optional() }).default({});
 
+export const recipientRevokeBody = z
+  .strictObject({
+    recipient: z.string().trim().min(1, { message: 'recipient: expected an address' }).max(320).optional().describe("the recipient's address (case-insensitive), as in `recipients`"),
+    linkId: z.string().regex(/^[a-z0-9]{1,64}$/, { message: 'linkId: expected a link id from `recipients`' }).optional().describe('one link by its id (also the shared link, recipient "")'),
+  })
+  .refine((b) => (b.recipient === undefined) !== (b.linkId === undefined), { message: 'give exactly one of recipient or linkId' });
+
 export const expiryBody = z
   .strictObject({
     expiresAt: isoDate('expiresAt').optional().describe('the new expiry'),
@@ -50,6 +57,12 @@ export const ruleIdParam = z.object({
 export const ruleBody = z.strictObject({
   days: z.number({ message: 'days: expected a number of days' }).positive({ message: 'days: expected more than 0' }).max(36500, { message: 'days: at most 36500' }),
   downloadLimit: z.number().int({ message: 'downloadLimit: expected a whole number' }).min(1, { message: 'downloadLimit: expected at least 1, or null for the site default' }).nullable().optional(),
+  requirePassword: z.boolean({ message: 'requirePassword: expected true or false' }).optional().describe('transfers the rule matches get a password (docs/passwords.md); absent: unchanged (false for a new rule)'),
+  receipts: z
+    .boolean({ message: 'receipts: expected true, false or null' })
+    .nullable()
+    .optional()
+    .describe('receipts to the sender for mail the rule matches; null: senders.receipts decides; absent: unchanged (null for a new rule)'),
   reapply: z.boolean().optional().describe('also recompute the expiry of live transfers'),
 });
 

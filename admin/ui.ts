@@ -20,8 +20,11 @@ import {
   parseRuleId,
   queueStats,
   reapplyRetention,
+  fileScans,
+  recipientStatus,
   releaseTransfer,
   RetentionRuleError,
+  revokeRecipientLinks,
   revokeTransfer,
   searchTransfers,
   setRule,
@@ -41,6 +44,7 @@ import { isReadOnlyMethod, refuseReadOnly } from './roles.js';
 import { sessionsPage } from './sessions-page.js';
 import type { AdminContext } from './context.js';
 import { queueUi } from './queue-ui.js';
+import { quarantineUi } from './quarantine-page.js';
 import type { AdminPage } from './layout.js';
 import {
   auditPage,
@@ -313,7 +317,7 @@ export const adminUi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, { 
       const d = await transferDetail(ctx.db, id);
       if (!d) return reply.code(404).type(HTML).send(messagePage(page(request, 'transfers'), 'Not found', `There is no transfer ${id}.`, 404));
       const audit = await listAudit(ctx.db, { transferId: id, limit: 200 });
-      return reply.code(status).type(HTML).send(transferPage(page(request, 'transfers'), d, audit, ctx.maxDownloads, ctx.now(), extra));
+      return reply.code(status).type(HTML).send(transferPage(page(request, 'transfers'), d, audit, ctx.maxDownloads, ctx.now(), extra, await recipientStatus(ctx.db, id), await fileScans(ctx.db, id)));
     };
 
     app.get('/transfers/:id', async (request, reply) => {
@@ -329,6 +333,9 @@ export const adminUi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, { 
         switch (action) {
           case 'revoke':
             await revokeTransfer(ctx.db, id, who, field(body, 'reason') || undefined);
+            break;
+          case 'revoke-recipient':
+            await revokeRecipientLinks(ctx.db, id, { linkId: field(body, 'link') }, who);
             break;
           case 'extend': {
             const addDays = field(body, 'addDays');
@@ -368,7 +375,7 @@ export const adminUi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, { 
         if (!(err instanceof AdminActionError)) throw err;
         return showTransfer(request, reply, id, { error: err.message }, err.kind === 'not_found' ? 404 : err.kind === 'conflict' ? 409 : 400);
       }
-      const done = { revoke: 'revoked', extend: 'extended', hold: 'held', release: 'released', delete: 'deleted' }[action]!;
+      const done = { revoke: 'revoked', 'revoke-recipient': 'recipient-revoked', extend: 'extended', hold: 'held', release: 'released', delete: 'deleted' }[action]!;
       return reply.redirect(`${ctx.base}/transfers/${encodeURIComponent(id)}?done=${done}`, 303);
     });
 
@@ -387,6 +394,12 @@ export const adminUi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, { 
         downloadLimit: field(body, 'downloadLimit'),
         reapply: field(body, 'reapply') === 'yes',
       };
+      // A form without the switches (the bounds' rows, a page from before they existed) leaves them as they are.
+      const withSwitches = field(body, 'switches') === 'yes';
+      if (withSwitches) {
+        values.requirePassword = field(body, 'requirePassword') === 'yes';
+        values.receipts = field(body, 'receipts');
+      }
       try {
         let kind;
         let match;
@@ -404,7 +417,12 @@ export const adminUi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, { 
           downloadLimit = Number(values.downloadLimit);
           if (!Number.isInteger(downloadLimit) || downloadLimit < 1) throw new RetentionRuleError('The download limit must be a whole number of at least 1, or empty for the site default.', 'downloadLimit');
         }
-        await setRule(ctx.db, { kind, match, periodMs: days * DAY_MS, downloadLimit }, actor(request), ctx.bounds);
+        let receipts: boolean | null | undefined;
+        if (withSwitches) {
+          if (!['', 'on', 'off'].includes(values.receipts ?? '')) throw new RetentionRuleError('Receipts must be on, off or the site setting.', 'receipts');
+          receipts = values.receipts === 'on' ? true : values.receipts === 'off' ? false : null;
+        }
+        await setRule(ctx.db, { kind, match, periodMs: days * DAY_MS, downloadLimit, requirePassword: withSwitches ? values.requirePassword : undefined, receipts }, actor(request), ctx.bounds);
         if (values.reapply) await reapplyRetention(ctx.db, actor(request), ctx.bounds);
       } catch (err) {
         if (!(err instanceof RetentionRuleError)) throw err;
@@ -451,5 +469,6 @@ export const adminUi: FastifyPluginAsync<{ ctx: AdminContext }> = async (app, { 
     });
 
     await app.register(queueUi, { ctx, page });
+    await app.register(quarantineUi, { ctx, page });
   });
 };

@@ -11,6 +11,8 @@ import { memoryScenario } from './scenarios/memory.js';
 import { mixScenario } from './scenarios/mix.js';
 import { smallScenario } from './scenarios/small.js';
 import { s3LargeScenario } from './scenarios/s3-large.js';
+import { scanScenario } from './scenarios/scan.js';
+import { startupScenario } from './scenarios/startup.js';
 
 // `npm run bench [-- <scenario>...] [options]`: runs the scenarios (all default ones without a
 // name), each beside its reference systems in interleaved rounds, prints the figures and writes
@@ -18,7 +20,7 @@ import { s3LargeScenario } from './scenarios/s3-large.js';
 // process from dist/, rebuilt first if stale. A scenario is a ScenarioDef (bench/lib/registry.ts)
 // listed in SCENARIOS.
 
-const SCENARIOS: ScenarioDef[] = [smallScenario, largeScenario, memoryScenario, downloadsScenario, mixScenario, s3LargeScenario];
+const SCENARIOS: ScenarioDef[] = [smallScenario, largeScenario, memoryScenario, downloadsScenario, mixScenario, s3LargeScenario, startupScenario, scanScenario];
 
 function usage(): string {
   const lines = [

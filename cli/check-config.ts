@@ -71,7 +71,12 @@ export async function checkConfigCommand(
   const conflict = planned && boundsConflict(planned);
   if (conflict) problems.push(conflict);
   const effect = rulesInEffect(planned, cfg);
-  const cells = [['RULE', 'PERIOD', 'DOWNLOAD LIMIT', 'FROM', 'NOTE'], ...effect.map((r) => [r.id, formatDuration(r.periodMs), r.downloadLimit === null ? '-' : String(r.downloadLimit), r.from, r.notes.join('; ')])];
+  // The switches lead the note (most rules have none), so the columns stay as scripts know them.
+  const switches = (r: (typeof effect)[number]) => [r.requirePassword ? 'password required' : '', r.receipts === true ? 'receipts on' : r.receipts === false ? 'receipts off' : ''].filter(Boolean);
+  const cells = [
+    ['RULE', 'PERIOD', 'DOWNLOAD LIMIT', 'FROM', 'NOTE'],
+    ...effect.map((r) => [r.id, formatDuration(r.periodMs), r.downloadLimit === null ? '-' : String(r.downloadLimit), r.from, [...switches(r), ...r.notes].join('; ')]),
+  ];
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
   io.err(`ferry: retention rules in effect${why ? ` (from the file only: ${why})` : ' (database and file)'}:`);
   for (const c of cells) io.err(`  ${c.map((x, i) => (i === c.length - 1 ? x : x.padEnd(widths[i]!))).join('  ')}`.trimEnd());

@@ -7,8 +7,8 @@ import { AggregatorRegistry, register, type MetricObjectWithValues, type MetricV
 import type { Config } from '../config/schema.js';
 import { redactUrlPassword } from '../config/index.js';
 import { stopOnSignals } from './shutdown.js';
-import { exitOnStartError } from './start-errors.js';
-import { metricsExposure, startRoles, type Role, type RunningRoles } from './start.js';
+import { exitOnStartError, startErrorReport } from './start-errors.js';
+import { metricsExposure, prepareStorage, startRoles, type Role, type RunningRoles } from './start.js';
 import { bannerFields } from './banner.js';
 
 // Every core (docs/operations.md#processes): `ferry start`, `ferry gateway` and `ferry web` run
@@ -24,6 +24,7 @@ type Json = MetricObjectWithValues<MetricValue<string>>[];
 type Msg =
   | { ferry: 'ready'; smtpPort?: number; smtpTlsPort?: number; webPort?: number }
   | { ferry: 'stop' }
+  | { ferry: 'start-failed'; message: string; code: number }
   | { ferry: 'metrics' | 'readyz' | 'node-metrics'; id: number }
   | { ferry: 'metrics'; id: number; metrics: Json }
   | { ferry: 'readyz'; id: number; reason: string | null }
@@ -100,7 +101,7 @@ async function runWorker(config: Config, logger: Logger, served: readonly Role[]
       });
       send({ ferry: 'node-metrics', id });
     });
-  const running = await startRoles(config, logger, served, { metricsServer: false, metricsText: nodeMetrics, runningMessage: 'worker process ready' }).catch(exitOnStartError);
+  const running = await startRoles(config, logger, served, { metricsServer: false, metricsText: nodeMetrics, runningMessage: 'worker process ready' }).catch(reportStartError);
   const stop = stopOnSignals(() => running.stop(), logger, config.shutdown.timeout);
   process.on('message', (m: unknown) => {
     if (!isMsg(m)) return;
@@ -123,6 +124,19 @@ async function runWorker(config: Config, logger: Logger, served: readonly Role[]
   send({ ferry: 'ready', smtpPort: running.smtpPort, smtpTlsPort: running.gateway?.tlsAddress()?.port, webPort: running.webPort });
 }
 
+/**
+ * A worker that cannot start tells the primary why instead of printing it: the workers start
+ * at the same time, and a port in use would otherwise be reported once per worker. The exit
+ * waits until the message is written to the channel, or it could be lost.
+ */
+function reportStartError(e: unknown): never {
+  const report = startErrorReport(e);
+  if (!report || !process.connected) return exitOnStartError(e);
+  process.send!({ ferry: 'start-failed', ...report } satisfies Msg, () => process.exit(report.code));
+  // Nothing may run after a failed start; the exit comes from the send's callback.
+  return new Promise<never>(() => undefined) as unknown as never;
+}
+
 // ---- the primary ------------------------------------------------------------------------------
 
 interface Child {
@@ -140,12 +154,11 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
   let exitedAll: () => void = () => undefined;
   const allExited = new Promise<void>((resolve) => (exitedAll = resolve));
 
-  // The worker role (queue runner, sweeper) runs here, once per node; opening the storage first
-  // also runs the database migrations once, before the workers open it.
+  // The database is created or migrated here, once, before the workers open it side by side
+  // (Kysely takes no migration lock on SQLite). The worker role (queue runner, sweeper) runs in
+  // this process, once per node; it starts while the workers load their code (below).
   let local: RunningRoles | undefined;
-  if (roles.includes('worker')) {
-    local = await startRoles(config, logger, ['worker'], { metricsServer: false, runningMessage: 'worker role running in the primary process' }).catch(exitOnStartError);
-  }
+  await prepareStorage(config).catch(exitOnStartError);
 
   function ask<T>(child: Child, kind: 'metrics' | 'readyz', pick: (m: Msg) => T): Promise<T | undefined> {
     return new Promise((resolve) => {
@@ -189,6 +202,8 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
     return local ? local.readiness() : undefined;
   }
 
+  /** The exit status of the first worker that could not start, once one has said why. */
+  let startFailure: number | undefined;
   let restartDelay = 1000;
   const fork = (): Child => {
     const worker = cluster.fork();
@@ -196,6 +211,14 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
     children.set(worker.id, child);
     worker.on('message', (m: unknown) => {
       if (!isMsg(m)) return;
+      if (m.ferry === 'start-failed') {
+        // The first reason is the one printed; the other workers most likely fail the same way.
+        if (!running && startFailure === undefined) {
+          startFailure = m.code;
+          console.error(m.message);
+        }
+        return;
+      }
       if (m.ferry === 'ready') {
         child.ready = true;
         first ??= m;
@@ -220,7 +243,7 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
         // starting more would only repeat it.
         logger.error({ workerPid: worker.process.pid, code, signal }, 'a worker process could not start');
         for (const c of children.values()) c.worker.process.kill('SIGKILL');
-        process.exit(typeof code === 'number' && code > 0 ? code : 1);
+        process.exit(startFailure ?? (typeof code === 'number' && code > 0 ? code : 1));
       }
       const quick = Date.now() - child.startedAt < 10_000;
       // A worker that keeps dying at once (the disk is gone, the database refuses) is restarted
@@ -264,24 +287,18 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
     closeMetrics = () => m.app.close();
   }
 
-  // One worker first: it binds the listeners (a port in use fails once, not n times) and shows
-  // that the configuration works; then the others.
-  const firstChild = fork();
-  await new Promise<void>((resolve) => {
-    const check = (m: unknown) => {
-      if (isMsg(m) && m.ferry === 'ready') {
-        firstChild.worker.off('message', check);
-        resolve();
-      }
-    };
-    firstChild.worker.on('message', check);
-  });
-  for (let i = 1; i < n; i++) fork();
+  // Every worker at once: most of a worker's start is loading code, which the cores do side by
+  // side (one after the other, two workers took twice as long to start). A start error (port in
+  // use, a bad certificate) comes back as a message and is printed once (reportStartError).
+  for (let i = 0; i < n; i++) fork();
 
   // A second signal, or an error, ends the primary at once: the workers must not outlive it.
   process.on('exit', (code) => {
     if (code !== 0) for (const c of children.values()) c.worker.process.kill('SIGKILL');
   });
+  if (roles.includes('worker')) {
+    local = await startRoles(config, logger, ['worker'], { metricsServer: false, runningMessage: 'worker role running in the primary process' }).catch(exitOnStartError);
+  }
   stopOnSignals(
     async () => {
       stopping = true;

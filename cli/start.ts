@@ -126,6 +126,9 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
           : false,
         downloads: { mode: config.web.downloads, presignExpirySeconds: Math.round(config.web.presignExpiry / 1000) },
         brand: config.web.brand,
+        // The bounds a sender may move an expiry within on the management page (/m/).
+        retention: retentionBounds(config),
+        passwords: { maxFailures: config.web.passwordMaxFailures, lockoutMs: config.web.passwordLockout, unlockTtlMs: config.web.unlockTtl, noticeFrom: config.senders.from, hostname: config.smtp.hostname },
         closeGraceMs: config.shutdown.timeout,
         readiness,
         metrics: config.metrics.onWebPort ? metricsExposure(config, opts.metricsText) : false,
@@ -152,6 +155,9 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
       // Rescans of live files when the scanner's signatures change (worker/rescan.ts, docs/scanning.md).
       const { startRescanner } = await import('../worker/rescan.js');
       stops.push(startRescanner(config, storage.db, storage.blobs, logger.child({ role: 'worker', part: 'rescan' })));
+      // Download notices and digests to senders (worker/download-notices.ts, docs/senders.md).
+      const { startDownloadNotices } = await import('../worker/download-notices.js');
+      stops.push(startDownloadNotices(config, storage.db, storage.blobs, logger.child({ role: 'worker', part: 'notices' })));
     }
     if (roles.includes('gateway') && config.scan.engine === 'off') {
       logger.warn('scan.engine is off: offloaded files go live without a malware check (docs/scanning.md)');
@@ -224,6 +230,17 @@ async function startWorker(config: Config, storage: Storage, logger: Logger): Pr
     },
     logger,
   );
+}
+
+/**
+ * Opens the storage once and closes it again: the database is created or migrated, and the
+ * retention rules seeded, before a node's worker processes open it side by side (cli/cluster.ts).
+ * Kysely takes no migration lock on SQLite, so two processes migrating at once would collide.
+ */
+export async function prepareStorage(config: Config): Promise<void> {
+  const storage = await openStorage(storageOptionsFrom(config));
+  await seedRetention(config, storage);
+  await storage.close();
 }
 
 /** Brings retention.* from the configuration into the rules table (storage/retention.ts). */

@@ -5,14 +5,18 @@ import {
   DAY_MS,
   deleteTransferNow,
   holdTransfer,
+  recipientStatus,
+  recipientStatusJson,
   releaseTransfer,
   retentionBounds,
+  revokeRecipientLinks,
   revokeTransfer,
   searchTransfers,
   setTransferExpiry,
   shownState,
   transferDetail,
   transferJson,
+  type RecipientStatus,
   type Transfer,
   type TransferState,
 } from '../storage/index.js';
@@ -27,8 +31,10 @@ export const TRANSFERS_USAGE = `Usage: ferry transfers <command> [options] [--co
   list [--sender S] [--recipient R] [--file NAME] [--from DATE] [--to DATE]
        [--state live|expired|revoked|deleted|pending|held] [--limit N] [--cursor C] [--json]
                                newest first; text filters match any part, case-insensitively
-  show ID [--json]             files, expiry, rule, hold and the download log
+  show ID [--json]             files, expiry, rule, hold, password, each recipient's downloads
+                               and the download log
   revoke ID [--reason TEXT]    links answer 410 at once; files go at the next sweep
+  revoke ID --recipient ADDR   only that recipient's link answers 410; the others keep working
   extend ID --until DATE       set the expiry (within retention.minimum..maximum of creation)
   extend ID --by DAYS          move the expiry by DAYS (negative to shorten)
   hold ID [--reason TEXT]      legal hold: never swept until released
@@ -62,6 +68,24 @@ export function stateLine(t: Transfer, now = Date.now()): string {
   }
 }
 
+/**
+ * Per recipient and file: when it was first downloaded completely, how often, and the scanner
+ * and partial fetches kept apart (storage/recipient-status.ts). One line per file; the
+ * recipient and its link only on the first.
+ */
+export function recipientsTable(recipients: RecipientStatus[]): string {
+  if (recipients.length === 0) return 'No links recorded.';
+  const rows: (string | number)[][] = [];
+  for (const r of recipients) {
+    const who = r.recipient || '(shared link)';
+    const link = r.revokedAt === null ? 'active' : `revoked ${when(r.revokedAt)}`;
+    const files = r.files.length ? r.files : [null];
+    files.forEach((f, i) =>
+      rows.push([i === 0 ? who : '', i === 0 ? link : '', f ? f.name : '-', f ? when(f.completeAt) : '-', f?.completeCount ?? 0, f?.scannerFetches ?? 0, f?.partialFetches ?? 0]),
+    );
+  }
+  return table(['RECIPIENT', 'LINK', 'FILE', 'FIRST COMPLETE', 'COMPLETE', 'SCANNER', 'PARTIAL'], rows);
+}
 
 export async function transfersCommand(
   config: Config,
@@ -142,8 +166,22 @@ export async function transfersCommand(
       case 'show': {
         const d = await transferDetail(db, id!);
         if (!d) throw new AdminActionError('not_found', `no transfer ${id}`);
+        const recipients = await recipientStatus(db, id!);
         if (v.json) {
-          io.out(JSON.stringify({ ...transferJson(d.transfer, now), files: d.files, countedDownloads: d.countedDownloads, downloads: d.downloads }, null, 2));
+          io.out(
+            JSON.stringify(
+              {
+                ...transferJson(d.transfer, now),
+                files: d.files,
+                passwordProtected: d.transfer.passwordProtected,
+                recipients: recipients.map(recipientStatusJson),
+                countedDownloads: d.countedDownloads,
+                downloads: d.downloads,
+              },
+              null,
+              2,
+            ),
+          );
           return 0;
         }
         const t = d.transfer;
@@ -158,13 +196,16 @@ export async function transfersCommand(
             `  expires:     ${when(t.expiresAt)} (rule: ${t.retentionRule ?? 'default'})`,
             `  limit:       ${downloadLimit(t.maxDownloads ?? config.web.maxDownloads ?? 0)}; ${d.countedDownloads} counted so far`,
             `  files gone:  ${when(t.purgedAt)}`,
+            `  password protected: ${t.passwordProtected ? 'yes' : 'no'}`,
             '',
             table(['#', 'NAME', 'TYPE', 'SIZE'], d.files.map((x) => [x.idx, x.name, x.contentType, bytes(x.size)])),
             '',
+            recipientsTable(recipients),
+            '',
             d.downloads.length
               ? table(
-                  ['WHEN', 'FILE', 'STATUS', 'BYTES', 'COUNTED', 'CLIENT', 'USER AGENT'],
-                  d.downloads.map((x) => [when(x.at), x.fileIdx ?? 'zip', x.status, x.bytesSent, x.counted ? 'yes' : x.scanner ? 'scanner' : 'no', x.client ?? '', (x.userAgent ?? '').slice(0, 60)]),
+                  ['WHEN', 'RECIPIENT', 'FILE', 'STATUS', 'BYTES', 'COUNTED', 'CLIENT', 'USER AGENT'],
+                  d.downloads.map((x) => [when(x.at), printable(x.recipient ?? 'shared link'), x.fileIdx ?? 'zip', x.status, x.bytesSent, x.counted ? 'yes' : x.scanner ? 'scanner' : 'no', x.client ?? '', (x.userAgent ?? '').slice(0, 60)]),
                 )
               : 'No downloads yet.',
           ].join('\n'),
@@ -172,6 +213,14 @@ export async function transfersCommand(
         return 0;
       }
       case 'revoke':
+        if (v.recipient !== undefined) {
+          if (!v.recipient.trim()) throw new UsageError('ferry transfers revoke: --recipient needs an address (see ferry transfers show ID)');
+          // revokeLink keeps no reason; one given would be silently lost.
+          if (v.reason !== undefined) throw new UsageError('ferry transfers revoke: --reason goes with revoking the whole transfer, not one recipient\'s link');
+          const revoked = await revokeRecipientLinks(db, id!, { recipient: v.recipient }, actor);
+          io.out(`${id}: link of ${printable(revoked.map((l) => l.recipient).join(', '))} revoked; it answers 410 from now on, the other links keep working`);
+          return 0;
+        }
         show(await revokeTransfer(db, id!, actor, v.reason));
         return 0;
       case 'extend': {

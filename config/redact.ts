@@ -6,10 +6,13 @@
 // token: admin.token and admin.tokens (bearer tokens of the admin API).
 const SECRET_KEY_RE = /(secret|password|token|apiKey)/i;
 const MASK = '***';
+// Settings ABOUT transfer passwords (docs/passwords.md) hold no secret: masked, they would print
+// as "***" and the printout would no longer load (a number or a switch expected).
+const NOT_SECRET = new Set(['passwordMaxFailures', 'passwordLockout', 'passwordTag', 'requirePassword']);
 
 /** True for a setting whose value is a secret, by its last key (e.g. "secretAccessKey"). */
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEY_RE.test(key);
+  return SECRET_KEY_RE.test(key) && !NOT_SECRET.has(key);
 }
 
 /** A URL with the password of its user info masked: postgres://ferry:***@db/ferry. */

@@ -104,6 +104,16 @@ const bool = () =>
     return z.NEVER;
   });
 
+/** off | on (also true/false, yes/no, which YAML 1.1 readers turn on/off into). */
+const onOff = () =>
+  z.union([z.boolean(), z.string()]).transform((v, ctx) => {
+    const s = String(v).trim().toLowerCase();
+    if (['on', 'true', 'yes', '1'].includes(s)) return 'on' as const;
+    if (['off', 'false', 'no', '0'].includes(s)) return 'off' as const;
+    ctx.addIssue({ code: 'custom', message: 'expected on or off' });
+    return z.NEVER;
+  });
+
 const relayUrl = () =>
   z.string().refine((s) => /^(smtp|smtps):\/\/[^/]+/i.test(s) || /^outbox:.+/.test(s), {
     message: 'expected smtp://host:port, smtps://user:password@host:port or outbox:DIRECTORY',
@@ -265,6 +275,20 @@ export const configSchema = z.strictObject({
        * short-lived presigned URL of the S3 store, so the bytes bypass Ferry; needs s3:// blobs).
        */
       downloads: z.enum(['proxy', 'redirect'], { message: 'expected proxy or redirect' }).default('proxy'),
+      /**
+       * Password-protected transfers (docs/passwords.md): wrong guesses from one client address
+       * (IPv6: one /64) before that address is locked out of the transfer for passwordLockout,
+       * the right password included; five times as many from all addresses together lock
+       * everyone out. The sender is told.
+       */
+      passwordMaxFailures: z.coerce.number().int().min(1, { message: 'expected a whole number from 1 to 1000' }).max(1000, { message: 'expected a whole number from 1 to 1000' }).default(10),
+      passwordLockout: duration()
+        .prefault('1h')
+        .refine((ms) => ms >= 1000 && ms <= 7 * 86_400_000, { message: 'expected a duration from 1s to 7d' }),
+      /** How long the right password keeps a transfer open in that browser (the unlock cookie). */
+      unlockTtl: duration()
+        .prefault('12h')
+        .refine((ms) => ms >= 60_000 && ms <= 30 * 86_400_000, { message: 'expected a duration from 1m to 30d' }),
       /** redirect mode: how long a presigned URL works. Keep it short: until then it bypasses revocation and limits. */
       presignExpiry: duration()
         .prefault('5m')
@@ -329,6 +353,19 @@ export const configSchema = z.strictObject({
       minAttachmentSize: size().default(5_000_000),
       /** Signed or encrypted messages: leave untouched (passthrough) or offload anyway. */
       signed: z.enum(['passthrough', 'offload'], { message: 'expected passthrough or offload' }).default('passthrough'),
+      /**
+       * Each envelope recipient gets a link of its own (and its own copy of the message), so a
+       * download shows whose link it was and one recipient's link can be revoked alone. Off: one
+       * link shared by all recipients, one copy.
+       */
+      linkPerRecipient: bool().default(true),
+      /** Above this many envelope recipients, one shared link instead of one per recipient (one copy, not hundreds). */
+      maxPerRecipientLinks: z.coerce.number().int().min(1, { message: 'expected a whole number of at least 1' }).default(50),
+      /**
+       * A sender who writes this in the subject (any case) gets a password-protected transfer; the
+       * tag is removed from the relayed subject. '' turns the tag off.
+       */
+      passwordTag: z.string().max(100, { message: 'expected at most 100 characters' }).default('[secure]'),
     })
     .prefault({}),
   relay: z
@@ -415,6 +452,10 @@ export const configSchema = z.strictObject({
               recipientDomain: z.string().min(1).optional(),
               days: z.coerce.number({ message: 'expected a number of days' }).positive({ message: 'expected a number of days greater than 0' }).max(36500),
               downloadLimit: z.coerce.number().int().min(1, { message: 'expected a whole number of at least 1' }).optional(),
+              /** Transfers this rule matches get a password, whatever the subject says (docs/passwords.md). */
+              requirePassword: bool().optional(),
+              /** Receipts to the sender on or off for this rule; absent: senders.receipts decides. */
+              receipts: bool().optional(),
             })
             .refine((r) => [r.sender, r.senderDomain, r.recipientDomain].filter((x) => x !== undefined).length === 1, {
               message: 'each retention rule needs exactly one of sender, senderDomain or recipientDomain',
@@ -490,6 +531,27 @@ export const configSchema = z.strictObject({
       concurrency: z.coerce.number().int().min(1, { message: 'expected a whole number of at least 1' }).max(64, { message: 'expected at most 64' }).default(4),
     })
     .prefault({}),
+  // What Ferry tells the sender of an offloaded message (gateway/senders/, worker/download-notices.ts, docs/senders.md).
+  senders: z
+    .strictObject({
+      /** Mail the sender a receipt (files, SHA-256, expiry, recipients, the private management link); a retention rule's receipts overrides it. */
+      receipts: onOff().default('on'),
+      /** From: of receipts and notices; default ferry@<smtp.hostname>. Their envelope sender is always null (never bounced). */
+      from: z
+        .string()
+        .trim()
+        .refine((s) => /^[^@\s<>]+@[^@\s<>]+$/.test(s) || /^[^<>\r\n]*<[^@\s<>]+@[^@\s<>]+>$/.test(s), { message: 'expected an address such as ferry@example.com or "Ferry <ferry@example.com>"' })
+        .optional(),
+      /** Tell the sender about downloads: off, first (a mail at each recipient's first complete download) or digest (one mail a day). */
+      notifyOnDownload: z.preprocess((v) => (v === false ? 'off' : v), z.enum(['off', 'first', 'digest'], { message: 'expected off, first or digest' })).default('off'),
+      /** When the daily digest goes out, server time (HH:MM, 24-hour clock). */
+      digestAt: z
+        .string()
+        .trim()
+        .regex(/^([01]?\d|2[0-3]):[0-5]\d$/, { message: 'expected a time of day such as 08:00 (HH:MM, 24-hour clock)' })
+        .default('08:00'),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'expected one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
@@ -553,10 +615,11 @@ export type ConfigInput = z.input<typeof configSchema>;
 type Parsed = z.output<typeof configSchema>;
 
 /** The effective configuration: every derived default filled in. */
-export type Config = Omit<Parsed, 'smtp' | 'relay' | 'storage'> & {
+export type Config = Omit<Parsed, 'smtp' | 'relay' | 'storage' | 'senders'> & {
   smtp: Parsed['smtp'] & { hardLimit: number };
   relay: Omit<Parsed['relay'], 'attemptTimeout' | 'timeout'> & { url: string; attemptTimeout: number; /** Same as attemptTimeout (the earlier name). */ timeout: number };
   storage: Parsed['storage'] & { blobs: string; database: string };
+  senders: Parsed['senders'] & { from: string };
 };
 
 export function resolveConfig(parsed: Parsed): Config {
@@ -574,5 +637,6 @@ export function resolveConfig(parsed: Parsed): Config {
       blobs: parsed.storage.blobs ?? `file:${join('blobs')}`,
       database: parsed.storage.database ?? `sqlite:${join('ferry.db')}`,
     },
+    senders: { ...parsed.senders, from: parsed.senders.from ?? `ferry@${parsed.smtp.hostname}` },
   };
 }

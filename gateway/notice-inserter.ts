@@ -4,9 +4,10 @@ import libbase64 from 'libbase64';
 import libmime from 'libmime';
 import libqp from 'libqp';
 import type { MimeNode } from '@zone-eu/mailsplit';
-import { noticeTargetKind, usableCharset } from './mime-parts.js';
+import { noticeTargetKind, PLACEHOLDER_HEADER, usableCharset } from './mime-parts.js';
 import { lookupCharset } from './charsets.js';
 import { stuffFlowed } from './notice.js';
+import { placeholderBody } from './offloader.js';
 import { Utf8OrCp1252 } from './utf8-repair.js';
 
 // Pass 2 of the rewrite, run over the small message that pass 1 left (attachments are gone).
@@ -15,6 +16,10 @@ import { Utf8OrCp1252 } from './utf8-repair.js';
 // transfer encoding where the notice fits them. When the message has no such body and its root
 // is multipart/mixed, a notice part is added as the first part. Parts that are not touched
 // pass byte for byte.
+//
+// With a link per recipient this pass runs once per copy: each copy's notice and placeholder
+// parts carry that copy's link. The placeholders pass 1 wrote are replaced as whole parts (their
+// headers say what they are), never by searching encoded bytes for a token.
 
 type SplitObject = MimeNode | { type: 'body' | 'data'; node: MimeNode; value: Buffer };
 
@@ -27,6 +32,13 @@ export interface NoticeInserterOptions {
   addPart: boolean;
   /** Header set on the root, e.g. X-Ferry-Offloaded. */
   rootHeader?: { key: string; value: string };
+  /**
+   * Placeholder text by file index: the body of each part pass 1 turned into a placeholder
+   * (X-Ferry-Offloaded-File: <idx>) is written again with this text.
+   */
+  placeholders?: ReadonlyMap<number, string>;
+  /** A new Subject field value for the root (already encoded for the header), e.g. without the password tag. */
+  subject?: string;
 }
 
 interface Rewrite {
@@ -45,6 +57,8 @@ export class NoticeInserter extends Transform {
   private partAdded = false;
   private rootBoundary: string | undefined;
   private current: Rewrite | undefined;
+  /** A placeholder part whose new body has been written: its old body is dropped. */
+  private replacing: MimeNode | undefined;
   private pausedTail: Readable | undefined;
   private readonly opts: NoticeInserterOptions;
 
@@ -69,15 +83,27 @@ export class NoticeInserter extends Transform {
   }
 
   private async handle(obj: SplitObject): Promise<void> {
+    if (this.replacing) {
+      if (obj.type === 'body' && obj.node === this.replacing) return;
+      this.replacing = undefined;
+    }
     if (this.current && !(obj.type === 'body' && obj.node === this.current.node)) await this.finishCurrent();
 
     if (obj.type === 'node') {
       const node = obj as MimeNode;
       if (node.root) {
         if (this.opts.rootHeader && node.headers) node.headers.update(this.opts.rootHeader.key, this.opts.rootHeader.value);
+        if (this.opts.subject !== undefined && node.headers) node.headers.update('Subject', this.opts.subject);
         if (node.multipart === 'mixed' && node.headers) {
           this.rootBoundary = libmime.parseHeaderValue(node.headers.getFirst('content-type')).params.boundary;
         }
+      }
+      const placeholder = this.placeholderFor(node);
+      if (placeholder !== undefined) {
+        this.push(node);
+        this.push({ type: 'body', node, value: placeholderBody(placeholder, !!node.root) });
+        this.replacing = node;
+        return;
       }
       const kind = noticeTargetKind(node);
       if (kind === 'plain' && !this.plainDone) {
@@ -109,6 +135,16 @@ export class NoticeInserter extends Transform {
       }
     }
     this.push(obj);
+  }
+
+  /** This copy's text for a placeholder part pass 1 wrote (text/plain, quoted-printable, marked), or undefined. */
+  private placeholderFor(node: MimeNode): string | undefined {
+    const map = this.opts.placeholders;
+    const h = node.headers;
+    if (!map?.size || !h || !h.hasHeader(PLACEHOLDER_HEADER)) return undefined;
+    if (node.contentType !== 'text/plain' || String(node.encoding || '').toLowerCase() !== 'quoted-printable') return undefined;
+    const idx = Number(h.getFirst(PLACEHOLDER_HEADER));
+    return Number.isInteger(idx) ? map.get(idx) : undefined;
   }
 
   private async finishCurrent(): Promise<void> {

@@ -171,8 +171,7 @@ export class Offloader extends Transform {
     this.offloaded++;
     rewriteAsPlaceholder(c.node, file.idx);
     this.push(c.node);
-    const body = libqp.wrap(libqp.encode(Buffer.from(text, 'utf8')), 76).replace(/\r?\n/g, '\r\n');
-    this.push({ type: 'body', node: c.node, value: Buffer.from(c.node.root ? `${body}\r\n` : body, 'latin1') });
+    this.push({ type: 'body', node: c.node, value: placeholderBody(text, !!c.node.root) });
   }
 
   private async startOffload(held: Held): Promise<void> {
@@ -259,6 +258,16 @@ async function writeOrFail(stream: Writable, chunk: Buffer, failure: Promise<voi
     await failure;
     throw new Error('offload stream closed before the attachment was stored');
   }
+}
+
+/**
+ * The body of a placeholder part as rewriteAsPlaceholder() labels it (quoted-printable UTF-8).
+ * Pass 2 writes each copy's own text with it (gateway/notice-inserter.ts). A message that is
+ * nothing but the attachment has the placeholder as its root, whose body needs its own line end.
+ */
+export function placeholderBody(text: string, root: boolean): Buffer {
+  const body = libqp.wrap(libqp.encode(Buffer.from(text, 'utf8')), 76).replace(/\r?\n/g, '\r\n');
+  return Buffer.from(root ? `${body}\r\n` : body, 'latin1');
 }
 
 function rewriteAsPlaceholder(node: MimeNode, idx: number): void {

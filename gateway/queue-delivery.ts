@@ -1,6 +1,6 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { enqueue, newQueueId, queueBlobKey, type BlobStore, type Db, type QueueRecipient } from '../storage/index.js';
+import { newQueueId, queueOwnMail, type BlobStore, type Db, type QueueRecipient } from '../storage/index.js';
 import { buildDsn, readHeaderBlock, statusFor, wantsNotice, type DsnInput } from './dsn.js';
 import { RelayError, type Relay, type RelayResult } from './relay.js';
 
@@ -176,24 +176,7 @@ export async function queueNotice(ctx: DsnContext, n: NoticeRequest): Promise<st
   };
   const bytes = buildDsn(input);
   const id = newQueueId();
-  const blobKey = queueBlobKey(id);
-  await ctx.blobs.put(blobKey, Readable.from([bytes]), { contentType: 'message/rfc822' });
-  try {
-    await enqueue(ctx.db, {
-      id,
-      kind: 'dsn',
-      transferId: null,
-      sender: '',
-      recipients: [{ address: n.sender, state: 'pending' }],
-      blobKey,
-      size: bytes.length,
-      createdAt: n.now,
-      nextAttemptAt: n.now,
-    });
-  } catch (err) {
-    await ctx.blobs.delete(blobKey).catch(() => undefined);
-    throw err;
-  }
+  await queueOwnMail(ctx, id, n.sender, bytes, n.now);
   ctx.logger.info({ queueId: n.queueId, dsn: id, kind: n.kind, to: n.sender, recipients: concerned.map((r) => r.address) }, `${n.queueId}: ${n.kind} notice queued as ${id}`);
   return id;
 }

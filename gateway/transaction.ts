@@ -11,15 +11,19 @@ import {
   discardTransfer,
   hashToken,
   landingUrl,
+  manageUrl,
   markLive,
   markLiveQueued,
   newBlobKey,
   newId,
+  newLinkId,
   newQueueId,
   newToken,
   enqueue,
   backoff,
   queueBlobKey,
+  removeEmptyTransferDir,
+  setCopyBlobKey,
   type BlobStore,
   type Db,
   type QueueRecipient,
@@ -37,10 +41,13 @@ import type { Relay } from './relay.js';
 import { nextHopReply, replies, type Reply } from './replies.js';
 import { Spool, type SpoolFile } from './spool.js';
 import { ScanGate } from './scan/gate.js';
-import { queueScanNotices } from './scan/notice.js';
+import { queueHeldNotices } from './scan/notice.js';
 import { checkOriginalWhileReceiving, outgoingPrefix, signingFor, withPrefix } from './outgoing.js';
 import type { OriginalAuth } from './arc.js';
 import { decideRetention, retentionBounds } from '../storage/retention.js';
+import { hashTransferPassword, newTransferPassword } from '../storage/transfer-passwords.js';
+import { takePasswordTag } from './password-tag.js';
+import { queueReceipt } from './senders/receipt.js';
 
 export interface GatewayContext {
   config: Config;
@@ -55,6 +62,29 @@ export interface GatewayContext {
 export interface Outcome {
   reply: Reply;
   hangUp?: boolean;
+}
+
+/**
+ * One relayed copy of an offloaded message and the link it carries: one per envelope recipient
+ * (offload.linkPerRecipient), or one shared by every recipient.
+ */
+interface Copy {
+  linkId: string;
+  /** The link's recipient; '' for the link all recipients share. */
+  recipient: string;
+  token: string;
+  recipients: QueueRecipient[];
+}
+
+/** A copy after its delivery attempt at end of DATA. */
+interface Attempted {
+  copy: Copy;
+  /** Where the exact bytes relayed (Ferry's fields included) are kept for the sender's "send again". */
+  blobKey: string;
+  size: number;
+  recipients: QueueRecipient[];
+  lastError: string | null;
+  response: string;
 }
 
 const SPLITTER_OPTIONS = {
@@ -82,7 +112,23 @@ class StorageFailure extends Error {
 export class MessageTransaction implements OffloadSink {
   readonly queueId = newQueueId();
   readonly transferId = newId();
+  /**
+   * The transfer's own token (transfers.token_hash): the shared link's, or, with a link per
+   * recipient, one nobody is given (pass 1's placeholders carry it until pass 2 writes each copy's).
+   */
   private readonly token = newToken();
+  /** The sender's credential for the management page (/m/<token>), only in the receipt. */
+  private readonly manageToken = newToken();
+  /** The copies to relay, planned with the transfer record (at the first offload). */
+  private copies: Copy[] = [];
+  /** The transfer's password in clear, only for the sender's receipt; never logged. */
+  private password: string | undefined;
+  /** The Subject field relayed when the sender's password tag was taken out of it. */
+  private relayedSubject: string | undefined;
+  /** The subject as stored (decoded, without the password tag). */
+  private storedSubject: string | null = null;
+  /** Whether the matching retention rule asks for a receipt (null: senders.receipts decides). */
+  private receiptsByRule: boolean | null = null;
   /** Set from retention.default here, then by the retention rules when the transfer record is made. */
   private expiresAt: number;
   private readonly started = Date.now();
@@ -201,15 +247,10 @@ export class MessageTransaction implements OffloadSink {
         return { reply: scan.reply };
       }
       this.scanHeld = scan.held;
-      if (scan.held.length) {
-        await queueScanNotices(
-          { db: this.ctx.db, blobs: this.ctx.blobs, logger: this.log, hostname: this.ctx.config.smtp.hostname },
-          { kind: 'quarantine', sender: this.sender, admins: this.ctx.config.scan.notify, transferId: this.transferId, queueId: this.queueId, files: scan.held },
-        );
-      }
       await this.spool.remove('raw');
-      const final = await this.pass2();
-      return await this.relay(final, this.files.length);
+      const outcome = await this.relayCopies();
+      await queueHeldNotices({ db: this.ctx.db, blobs: this.ctx.blobs, logger: this.log, hostname: this.ctx.config.smtp.hostname }, { sender: this.sender, admins: this.ctx.config.scan.notify, transferId: this.transferId, queueId: this.queueId, files: scan.held }, outcome.reply);
+      return outcome;
     } catch (err) {
       this.log.error({ err }, 'message processing failed');
       await this.cleanup();
@@ -248,13 +289,18 @@ export class MessageTransaction implements OffloadSink {
     return pipeline(chunker, new BulkSplitter(SPLITTER_OPTIONS, mimeLimits(cfg)), this.offloader, new Joiner(), new CrlfNormalizer(), this.spool.writer('a'));
   }
 
-  /** Pass 2: spool "a" -> notice into the text bodies -> spool "b". */
-  private async pass2(): Promise<SpoolFile> {
+  /**
+   * Pass 2, once per copy: spool "a" -> that copy's notice into the text bodies and its link into
+   * the placeholder parts -> spool "b" (the previous copy's "b" is gone by then).
+   */
+  private async pass2(copy: Copy): Promise<SpoolFile> {
     // A file held in quarantine is named so in the notice (gateway/scan/, scan.onInfected: quarantine).
     const held = new Set(this.scanHeld.map((h) => h.idx));
     const files = this.files.map((f) => (held.has(f.idx) ? { ...f, name: `${f.name} [held for review: malware found]` } : f));
-    const n = { files, landingUrl: this.landingUrl(), expiresAt: this.expiresAt };
+    const url = this.landingUrl(copy.token);
+    const n = { files, landingUrl: url, expiresAt: this.expiresAt };
     const total = this.files.reduce((s, f) => s + f.size, 0);
+    await this.spool.remove('b');
     const out = this.spool.writer('b');
     await pipeline(
       this.spool.get('a').open(),
@@ -265,6 +311,8 @@ export class MessageTransaction implements OffloadSink {
         html: noticeHtml(n),
         addPart: !this.offloader.hasNoticeTarget,
         rootHeader: { key: 'X-Ferry-Offloaded', value: `${this.files.length} file${this.files.length === 1 ? '' : 's'}; ${total} bytes` },
+        placeholders: new Map(this.files.map((f) => [f.idx, placeholderText(f, url, this.expiresAt)])),
+        subject: this.relayedSubject,
       }),
       new Joiner(),
       new CrlfNormalizer(),
@@ -284,6 +332,7 @@ export class MessageTransaction implements OffloadSink {
    * Otherwise (unreachable, timeout, 4xx for some or all): the small message is stored durably
    * in the blob store with a queue record, and the client gets 250 with the queue id; the queue
    * runner retries. Recipients refused permanently while others were taken get a DSN.
+   * Messages with nothing offloaded go here, whole, to all recipients; the others: relayCopies().
    */
   private async relay(copy: SpoolFile, offloaded: number): Promise<Outcome> {
     // Ferry's Received field (and DKIM/ARC fields when configured) go in front; the rest streams
@@ -340,20 +389,7 @@ export class MessageTransaction implements OffloadSink {
 
     if (failed.length) {
       this.log.warn({ rejected: failed.map((r) => ({ to: r.address, response: r.response })) }, 'next hop refused some recipients permanently');
-      await queueNotice(
-        { db: this.ctx.db, blobs: this.ctx.blobs, logger: this.log, hostname: this.ctx.config.smtp.hostname, remoteMta: (this.ctx.relay as { remoteHost?: string }).remoteHost },
-        {
-          kind: 'failure',
-          queueId: this.queueId,
-          sender: this.sender,
-          envid: this.dsnEnvid,
-          arrivalDate: this.started,
-          recipients: failed,
-          openOriginal: async () => copy.open(),
-          fallbackStatus: '5.0.0',
-          now: Date.now(),
-        },
-      ).catch((err: Error) => this.log.error({ err }, 'could not queue the failure notice for refused recipients'));
+      await this.queueFailureNotice(failed, async () => copy.open());
     }
 
     if (pending.length) {
@@ -362,6 +398,187 @@ export class MessageTransaction implements OffloadSink {
     }
     this.summary('sent', outcome.response, { size, offloaded, relayMs });
     return { reply: replies.accepted(this.queueId, offloaded) };
+  }
+
+  /**
+   * End of DATA for a message with offloaded files: each copy (one per recipient, or one for all)
+   * gets pass 2, Ferry's fields, its blob for "send again", and one attempt at the next hop,
+   * within relay.attemptTimeout altogether. Then, over all copies, the same outcome as relay():
+   * refused permanently for every recipient: that reply, nothing kept; any recipient still
+   * pending: each undelivered copy is its own queue entry and the client gets "queued"; refused
+   * recipients beside delivered or queued ones: one DSN for all of them.
+   */
+  private async relayCopies(): Promise<Outcome> {
+    const cfg = this.ctx.config;
+    const t0 = Date.now();
+    const deadline = t0 + cfg.relay.attemptTimeout;
+    const attempted: Attempted[] = [];
+    // Set when a copy got no SMTP reply at all: the next hop is down, the other copies are queued untried.
+    let unreachable: string | null = null;
+    try {
+      for (const [i, copy] of this.copies.entries()) {
+        const file = await this.pass2(copy);
+        const prefix = await this.prefixFor(file, copy.recipients);
+        const open = () => withPrefix(prefix, () => file.open());
+        const size = file.size + prefix.length;
+        const blobKey = copyBlobKey(this.transferId, copy.linkId);
+        this.blobKeys.push(blobKey);
+        await this.ctx.blobs.put(blobKey, open(), { contentType: 'message/rfc822', signal: this.abort.signal });
+        await setCopyBlobKey(this.ctx.db, copy.linkId, blobKey);
+        if (unreachable === null && (i === 0 || Date.now() < deadline)) {
+          const outcome = await deliver(this.ctx.relay, {
+            // With an outbox next hop each copy is its own <id>.eml.
+            id: i === 0 ? this.queueId : `${this.queueId}-${i + 1}`,
+            sender: this.sender,
+            recipients: copy.recipients,
+            dsnRet: this.dsnRet,
+            dsnEnvid: this.dsnEnvid,
+            size,
+            open,
+            deadline,
+          });
+          if (outcome.recipients.some((r) => r.state === 'pending' && r.code === undefined)) unreachable = outcome.lastError ?? 'next hop unavailable';
+          attempted.push({ copy, blobKey, size, recipients: outcome.recipients, lastError: outcome.lastError, response: outcome.response });
+        } else {
+          const lastError = unreachable ?? `not tried: relay.attemptTimeout (${cfg.relay.attemptTimeout} ms) was used up by the other copies`;
+          attempted.push({ copy, blobKey, size, recipients: copy.recipients.map((r) => ({ ...r })), lastError, response: '' });
+        }
+      }
+    } catch (err) {
+      if (!attempted.some((a) => a.recipients.some((r) => r.state === 'delivered'))) throw err;
+      // Some recipients already have their copy (with working links): keep the transfer. The
+      // client retries the whole message, so those get a second one; losing the others would be worse.
+      this.log.error({ err }, 'message processing failed after some copies were delivered');
+      await markLive(this.ctx.db, this.transferId).catch(() => undefined);
+      this.summary('deferred', 'local error after partial delivery', { copies: this.copies.length, delivered: delivered(attempted) });
+      return { reply: replies.localError() };
+    } finally {
+      await this.spool.remove('b');
+    }
+
+    const relayMs = Date.now() - t0;
+    const offloaded = this.files.length;
+    const all = attempted.flatMap((a) => a.recipients);
+    const pending = all.filter((r) => r.state === 'pending');
+    const failed = all.filter((r) => r.state === 'failed');
+    const size = attempted.reduce((n, a) => Math.max(n, a.size), 0);
+    const copies = attempted.length;
+
+    if (failed.length === all.length) {
+      // Refused permanently for everyone: the client's server bounces it with the next hop's words.
+      await this.cleanup();
+      const f = failed[0]!;
+      this.summary('bounced', f.response ?? '', { size, relayMs, copies });
+      return { reply: nextHopReply(f.code ?? 550, f.response ?? '') };
+    }
+
+    if (pending.length) {
+      try {
+        await this.enqueueCopies(attempted.filter((a) => a.recipients.some((r) => r.state === 'pending')), all);
+      } catch (err) {
+        this.log.error({ err }, 'the message could not be queued');
+        if (delivered(attempted).length === 0) {
+          await this.cleanup();
+          this.summary('deferred', 'queue write failed', { size, relayMs, copies });
+          return { reply: replies.localError() };
+        }
+        await markLive(this.ctx.db, this.transferId).catch(() => undefined);
+        this.summary('deferred', 'queue write failed after partial delivery', { size, relayMs, copies, delivered: delivered(attempted) });
+        return { reply: replies.localError() };
+      }
+    } else {
+      await markLive(this.ctx.db, this.transferId);
+    }
+
+    if (failed.length) {
+      this.log.warn({ rejected: failed.map((r) => ({ to: r.address, response: r.response })) }, 'next hop refused some recipients permanently');
+      // Every copy has the same header block but Ferry's trace; the first refused copy's is returned.
+      const refused = attempted.find((a) => a.recipients.some((r) => r.state === 'failed'))!;
+      await this.queueFailureNotice(failed, () => this.ctx.blobs.openRead(refused.blobKey));
+    }
+
+    await this.sendReceipt();
+    if (pending.length) {
+      const lastError = attempted.find((a) => a.lastError)?.lastError ?? 'next hop unavailable';
+      this.summary('queued', lastError, { size, offloaded, relayMs, copies, pending: pending.map((r) => r.address) });
+      return { reply: replies.queued(this.queueId, offloaded) };
+    }
+    this.summary('sent', attempted.at(-1)!.response, { size, offloaded, relayMs, copies });
+    return { reply: replies.accepted(this.queueId, offloaded) };
+  }
+
+  /**
+   * Ferry's fields for one copy. The Received field names the copy's recipient only when it is
+   * the only one (gateway/received.ts), so no copy shows another envelope recipient.
+   */
+  private async prefixFor(file: SpoolFile, recipients: QueueRecipient[]): Promise<Buffer> {
+    const signing = signingFor(this.ctx.config);
+    // Signing reads the message from a file path, so with signing configured the copy is written out first.
+    const path = signing.dkim.length || signing.arc.length ? await file.toFile() : '';
+    const session = Object.create(this.session, { envelope: { value: { ...this.session.envelope, rcptTo: recipients.map((r) => ({ address: r.address, args: false })) } } }) as SMTPServerSession;
+    return outgoingPrefix({ config: this.ctx.config, session, queueId: this.queueId, file: path, modified: true, original: this.originalAuth, log: this.log });
+  }
+
+  /**
+   * Each copy not yet delivered becomes its own queue entry: the first `<queueId>` (the id the
+   * client was given), then `<queueId>-2`, ... Their bytes are the stored copies; the entries and
+   * the transfer's pending -> live go in one database transaction, all before the reply.
+   */
+  private async enqueueCopies(undelivered: Attempted[], all: QueueRecipient[]): Promise<void> {
+    const entries = undelivered.map((a, n) => ({ a, id: n === 0 ? this.queueId : `${this.queueId}-${n + 1}` }));
+    const keys: string[] = [];
+    try {
+      for (const e of entries) {
+        const key = queueBlobKey(e.id);
+        keys.push(key);
+        await this.ctx.blobs.put(key, await this.ctx.blobs.openRead(e.a.blobKey), { contentType: 'message/rfc822' });
+      }
+      const now = Date.now();
+      await this.ctx.db.transaction().execute(async (trx) => {
+        for (const e of entries) {
+          await enqueue(trx, {
+            id: e.id,
+            kind: 'message',
+            transferId: this.transferId,
+            sender: this.sender,
+            recipients: e.a.recipients,
+            dsnRet: this.dsnRet,
+            dsnEnvid: this.dsnEnvid,
+            blobKey: queueBlobKey(e.id),
+            size: e.a.size,
+            createdAt: this.started,
+            nextAttemptAt: now + backoff(this.ctx.config.queue.retrySchedule, 1),
+            attempts: 1,
+            lastError: e.a.lastError,
+          });
+        }
+        // link_issued only for recipients the next hop took; the rest are audited as queued.
+        await markLiveQueued(trx, this.transferId, { queueId: this.queueId, recipients: all });
+      });
+    } catch (err) {
+      for (const key of keys) await this.ctx.blobs.delete(key).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The sender's receipt with the management link (and the password, if any), once the message is accepted. */
+  private async sendReceipt(): Promise<void> {
+    const perRecipientLink = this.copies.some((c) => c.recipient !== '');
+    await queueReceipt(
+      { config: this.ctx.config, db: this.ctx.db, blobs: this.ctx.blobs, logger: this.log },
+      {
+        transferId: this.transferId,
+        queueId: this.queueId,
+        sender: this.sender,
+        subject: this.storedSubject,
+        files: this.files.map((f) => ({ name: f.name, size: f.size, sha256: f.sha256 })),
+        expiresAt: this.expiresAt,
+        recipients: this.recipients.map((address) => ({ address, perRecipientLink })),
+        manageUrl: manageUrl(this.ctx.config.web.publicUrl, this.manageToken),
+        ...(this.password ? { password: this.password } : {}),
+        receiptsByRule: this.receiptsByRule,
+      },
+    );
   }
 
   /**
@@ -396,6 +613,24 @@ export class MessageTransaction implements OffloadSink {
       await this.ctx.blobs.delete(blobKey).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** One failure DSN to the sender for the recipients the next hop refused permanently; a failure to queue it is logged, never thrown. */
+  private async queueFailureNotice(failed: QueueRecipient[], openOriginal: () => Promise<Readable>): Promise<void> {
+    await queueNotice(
+      { db: this.ctx.db, blobs: this.ctx.blobs, logger: this.log, hostname: this.ctx.config.smtp.hostname, remoteMta: (this.ctx.relay as { remoteHost?: string }).remoteHost },
+      {
+        kind: 'failure',
+        queueId: this.queueId,
+        sender: this.sender,
+        envid: this.dsnEnvid,
+        arrivalDate: this.started,
+        recipients: failed,
+        openOriginal,
+        fallbackStatus: '5.0.0',
+        now: Date.now(),
+      },
+    ).catch((err: Error) => this.log.error({ err }, 'could not queue the failure notice for refused recipients'));
   }
 
   /** Envelope recipients with their RFC 3461 parameters (smtp-server has decoded the xtext; nodemailer encodes it again). */
@@ -464,8 +699,8 @@ export class MessageTransaction implements OffloadSink {
 
   // ---- helpers ----
 
-  private landingUrl(): string {
-    return landingUrl(this.ctx.config.web.publicUrl, this.token);
+  private landingUrl(token = this.token): string {
+    return landingUrl(this.ctx.config.web.publicUrl, token);
   }
 
   private async createTransferRecord(): Promise<void> {
@@ -474,6 +709,7 @@ export class MessageTransaction implements OffloadSink {
       const v = root?.headers ? root.headers.getFirst(k) : '';
       return v ? v.slice(0, 998) : null;
     };
+    const cfg = this.ctx.config;
     let subject = header('subject');
     if (subject) {
       try {
@@ -482,10 +718,28 @@ export class MessageTransaction implements OffloadSink {
         /* keep it as it came */
       }
     }
+    // The sender's password tag: out of the relayed Subject (pass 2 writes it again, the rest of
+    // the header block untouched) and out of the stored subject.
+    if (subject && cfg.offload.passwordTag) {
+      const taken = takePasswordTag(subject, cfg.offload.passwordTag);
+      if (taken.tagged) {
+        const bare = taken.subject;
+        subject = bare;
+        this.relayedSubject = /^[\x20-\x7e\t]*$/.test(bare) ? bare : libmime.encodeWords(bare, 'Q', 52);
+      }
+    }
+    this.storedSubject = subject;
     // The rules are read when the first attachment is offloaded, before any notice text is
     // written, so the date in the notice is the stored expiry (storage/retention.ts).
-    const retention = await decideRetention(this.ctx.db, { sender: this.sender, recipients: this.recipients, at: this.started }, retentionBounds(this.ctx.config));
+    const retention = await decideRetention(this.ctx.db, { sender: this.sender, recipients: this.recipients, at: this.started }, retentionBounds(cfg));
     this.expiresAt = retention.expiresAt;
+    this.receiptsByRule = retention.receipts;
+    let passwordHash: string | null = null;
+    if (this.relayedSubject !== undefined || retention.requirePassword) {
+      this.password = newTransferPassword();
+      passwordHash = await hashTransferPassword(this.password);
+    }
+    this.copies = this.planCopies();
     await createTransfer(this.ctx.db, {
       id: this.transferId,
       tokenHash: hashToken(this.token),
@@ -498,7 +752,24 @@ export class MessageTransaction implements OffloadSink {
       expiresAt: this.expiresAt,
       retentionRule: retention.ruleId,
       maxDownloads: retention.downloadLimit,
+      links: this.copies.map((c) => ({ id: c.linkId, recipient: c.recipient, tokenHash: hashToken(c.token) })),
+      manageTokenHash: hashToken(this.manageToken),
+      passwordHash,
     });
+  }
+
+  /**
+   * One copy per envelope recipient with a token of its own (a single recipient too, so the
+   * management page names it), unless offload.linkPerRecipient is off or there are more than
+   * offload.maxPerRecipientLinks recipients: then one copy for all, with the shared link.
+   */
+  private planCopies(): Copy[] {
+    const { linkPerRecipient, maxPerRecipientLinks } = this.ctx.config.offload;
+    const recipients = this.queueRecipients();
+    if (linkPerRecipient && recipients.length <= maxPerRecipientLinks) {
+      return recipients.map((r) => ({ linkId: newLinkId(), recipient: r.address, token: newToken(), recipients: [r] }));
+    }
+    return [{ linkId: newLinkId(), recipient: '', token: this.token, recipients }];
   }
 
   /** Waits for pass 1 to stop (after aborting it), then removes everything. */
@@ -519,6 +790,8 @@ export class MessageTransaction implements OffloadSink {
       await this.offloader?.settled();
       if (this.transferCreated) await discardTransfer(this.ctx.db, this.ctx.blobs, this.transferId);
       for (const key of this.blobKeys) await this.ctx.blobs.delete(key);
+      // The relayed copies lived beside the files (copyBlobKey): their folder goes with them.
+      if (this.transferCreated) await removeEmptyTransferDir(this.ctx.blobs, this.transferId);
     } catch (err) {
       // The sweeper removes pending transfers it finds later; the client still gets its answer.
       this.log.error({ err }, 'cleanup after a failed message was incomplete');
@@ -550,6 +823,15 @@ export class MessageTransaction implements OffloadSink {
       relayMs: typeof extra.relayMs === 'number' ? extra.relayMs : undefined,
     });
   }
+}
+
+/** Where the exact bytes relayed to one link's recipient(s) are kept (removed with the transfer's files). */
+function copyBlobKey(transferId: string, linkId: string): string {
+  return `t/${transferId}/copy-${linkId}`;
+}
+
+function delivered(attempted: Attempted[]): string[] {
+  return attempted.flatMap((a) => a.recipients.filter((r) => r.state === 'delivered').map((r) => r.address));
 }
 
 /** Errors Node raises for system calls (ENOSPC, EIO, EMFILE...) carry `syscall`; parser errors do not. */

@@ -1,6 +1,6 @@
 import { appendAudit } from './audit.js';
 import type { BlobStore } from './blob-store.js';
-import { removeEmptyTransferDir } from './cleanup.js';
+import { deleteRecipientCopies, removeEmptyTransferDir } from './cleanup.js';
 import type { Db } from './database.js';
 import { getTransfer, listFiles, type Transfer } from './records.js';
 import { DAY_MS, formatPeriod, loadPolicy, type RetentionBounds } from './retention.js';
@@ -145,6 +145,7 @@ export async function deleteTransferNow(db: Db, blobs: BlobStore, id: string, ac
     // If the store fails half-way, the row stays "deleted" with its files not yet all gone:
     // the claim lapses and the sweeper finishes the job.
     for (const f of files) await blobs.delete(f.blobKey);
+    await deleteRecipientCopies(db, blobs, id);
     await removeEmptyTransferDir(blobs, id);
   }
   await db.transaction().execute(async (trx) => {

@@ -113,6 +113,10 @@ export interface DownloadLogEntry {
   counted: boolean;
   scanner: boolean;
   method: string | null;
+  /** The link the request came through; null for downloads logged before links existed. */
+  linkId: string | null;
+  /** Whose link it was: the envelope address, or null for the shared link. */
+  recipient: string | null;
 }
 
 export interface TransferDetail {
@@ -127,7 +131,16 @@ export async function transferDetail(db: Db, id: string, downloadLimit = 200): P
   const transfer = await getTransfer(db, id);
   if (!transfer) return undefined;
   const files = await listFiles(db, id);
-  const rows = await db.selectFrom('downloads').selectAll().where('transfer_id', '=', id).orderBy('at', 'desc').orderBy('id', 'desc').limit(downloadLimit).execute();
+  const rows = await db
+    .selectFrom('downloads')
+    .leftJoin('links', 'links.id', 'downloads.link_id')
+    .selectAll('downloads')
+    .select('links.recipient')
+    .where('downloads.transfer_id', '=', id)
+    .orderBy('downloads.at', 'desc')
+    .orderBy('downloads.id', 'desc')
+    .limit(downloadLimit)
+    .execute();
   const counted = await db
     .selectFrom('downloads')
     .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -148,6 +161,9 @@ export async function transferDetail(db: Db, id: string, downloadLimit = 200): P
       counted: Number(r.counted) === 1,
       scanner: Number(r.scanner) === 1,
       method: r.method,
+      linkId: r.link_id,
+      // The shared link's recipient is ''; rows without a link came through it too (migration 0080).
+      recipient: r.recipient ? r.recipient : null,
     })),
     countedDownloads: Number(counted.n),
   };

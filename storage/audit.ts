@@ -40,7 +40,10 @@ export type AuditAction =
   | 'file_quarantined'
   | 'file_blocked'
   | 'file_released'
-  | 'file_deleted';
+  | 'file_deleted'
+  | 'link_revoked'
+  | 'copy_resent'
+  | 'password_locked';
 
 export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'stored',
@@ -70,6 +73,9 @@ export const AUDIT_ACTIONS: readonly AuditAction[] = [
   'file_blocked',
   'file_released',
   'file_deleted',
+  'link_revoked',
+  'copy_resent',
+  'password_locked',
 ];
 
 export interface AuditEntry {

@@ -3,13 +3,25 @@ import path from 'node:path';
 import type { BlobStore } from './blob-store.js';
 import type { Db } from './database.js';
 import { FsBlobStore } from './fs-blob-store.js';
+import { copyBlobKeys } from './recipient-links.js';
 import { deleteTransferRecords, listFiles } from './records.js';
 
 /** Deletes a transfer's blobs, then its records. Safe to call twice. */
 export async function discardTransfer(db: Db, blobs: BlobStore, transferId: string): Promise<void> {
   for (const f of await listFiles(db, transferId)) await blobs.delete(f.blobKey);
+  await deleteRecipientCopies(db, blobs, transferId);
   await removeEmptyTransferDir(blobs, transferId);
   await deleteTransferRecords(db, transferId);
+}
+
+/**
+ * Deletes the copies of the message kept per recipient for "send again" (links.copy_blob_key):
+ * they hold the files' links, and go when the files go. Returns how many.
+ */
+export async function deleteRecipientCopies(db: Db, blobs: BlobStore, transferId: string): Promise<number> {
+  const keys = await copyBlobKeys(db, transferId);
+  for (const key of keys) await blobs.delete(key);
+  return keys.length;
 }
 
 /**

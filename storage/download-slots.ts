@@ -17,6 +17,10 @@ import { isPostgres } from './postgres.js';
 // the file since its last counted download add up (a download in two ranges counts once, and so
 // does a broken download plus its resumed remainder).
 //
+// Per-recipient links (storage/recipient-links.ts): the limit applies per link, so each recipient
+// has the full allowance. Slots are counted among the requests of the same link only; a request
+// without a link (none is known) counts against the whole transfer, as before links existed.
+//
 // A process that dies mid-download leaves its reservation in place (slot = 1, counted = 0): the
 // download may well have completed, and the database cannot tell, so it stays used. Completed
 // downloads are therefore never lost to a crash; a download cut off by one costs the recipient a slot.
@@ -24,6 +28,8 @@ import { isPostgres } from './postgres.js';
 /** What is known about a request before its first byte. */
 export interface DownloadStart {
   transferId: string;
+  /** The link the request came through (request.ferryLink); its slots are the ones counted. */
+  linkId?: string | null;
   /** null for the zip of all files: it takes a slot of every file. */
   fileIdx: number | null;
   /** The status the response is planned with. */
@@ -46,14 +52,16 @@ export interface DownloadStart {
 export async function reserveDownload(db: Db, d: DownloadStart, limit: number): Promise<number | undefined> {
   const insert = async (q: Db): Promise<number | undefined> => {
     const t = d.transferId;
+    const link = d.linkId ?? null;
+    const sameLink = link === null ? sql`` : sql` AND h.link_id = ${link}`;
     const full =
       d.fileIdx === null
-        ? sql`NOT EXISTS (SELECT 1 FROM files f WHERE f.transfer_id = ${t} AND (SELECT count(*) FROM downloads h WHERE h.transfer_id = ${t} AND h.slot = 1 AND (h.file_idx = f.idx OR h.file_idx IS NULL)) >= ${limit})`
-        : sql`(SELECT count(*) FROM downloads h WHERE h.transfer_id = ${t} AND h.slot = 1 AND (h.file_idx = ${d.fileIdx} OR h.file_idx IS NULL)) < ${limit}`;
+        ? sql`NOT EXISTS (SELECT 1 FROM files f WHERE f.transfer_id = ${t} AND (SELECT count(*) FROM downloads h WHERE h.transfer_id = ${t}${sameLink} AND h.slot = 1 AND (h.file_idx = f.idx OR h.file_idx IS NULL)) >= ${limit})`
+        : sql`(SELECT count(*) FROM downloads h WHERE h.transfer_id = ${t}${sameLink} AND h.slot = 1 AND (h.file_idx = ${d.fileIdx} OR h.file_idx IS NULL)) < ${limit}`;
     // NB: the casts give PostgreSQL the column types of parameters in a SELECT list (it would
     // take them as text and refuse text for bigint columns); SQLite accepts them as they are.
-    const r = await sql<{ id: number | string }>`INSERT INTO downloads (transfer_id, file_idx, at, status, bytes_sent, range, client, user_agent, counted, scanner, method, slot)
-      SELECT CAST(${t} AS text), CAST(${d.fileIdx} AS integer), CAST(${Date.now()} AS bigint), CAST(${d.status} AS integer), CAST(0 AS bigint), CAST(${d.range} AS text),
+    const r = await sql<{ id: number | string }>`INSERT INTO downloads (transfer_id, link_id, file_idx, at, status, bytes_sent, range, client, user_agent, counted, scanner, method, slot)
+      SELECT CAST(${t} AS text), CAST(${link} AS text), CAST(${d.fileIdx} AS integer), CAST(${Date.now()} AS bigint), CAST(${d.status} AS integer), CAST(0 AS bigint), CAST(${d.range} AS text),
         CAST(${d.client} AS text), CAST(${d.userAgent ? d.userAgent.slice(0, 500) : null} AS text), 0, CAST(${d.scanner ? 1 : 0} AS integer), CAST(${d.method} AS text), 1
       WHERE ${full}
       RETURNING id`.execute(q);
@@ -108,6 +116,7 @@ export async function finishDownloads(db: Db, ends: readonly DownloadEnd[]): Pro
           .insertInto('downloads')
           .values({
             transfer_id: e.transferId,
+            link_id: e.linkId ?? null,
             file_idx: e.fileIdx,
             at: now,
             status: e.status,
@@ -146,14 +155,19 @@ export async function finishDownloads(db: Db, ends: readonly DownloadEnd[]): Pro
   });
 }
 
-/** Whether this client's uncounted GET bytes of the file, since its last counted download, reach the file's size. */
+/**
+ * Whether this client's uncounted GET bytes of the file, since its last counted download, reach
+ * the file's size. Through the same link only: the counted download takes that link's slot.
+ */
 async function rangesAddUp(q: Db, e: DownloadEnd, id: number): Promise<boolean> {
   if (e.fileIdx === null || e.fileSize === undefined || e.fileSize <= 0 || !e.client || e.method !== 'GET' || e.bytesSent <= 0) return false;
   if (e.bytesSent >= e.fileSize) return true;
+  const link = e.linkId ?? null;
   const last = await q
     .selectFrom('downloads')
     .select((eb) => eb.fn.max('id').as('id'))
     .where('transfer_id', '=', e.transferId)
+    .$if(link !== null, (b) => b.where('link_id', '=', link))
     .where('file_idx', '=', e.fileIdx)
     .where('client', '=', e.client)
     .where('counted', '=', 1)
@@ -162,6 +176,7 @@ async function rangesAddUp(q: Db, e: DownloadEnd, id: number): Promise<boolean> 
     .selectFrom('downloads')
     .select((eb) => eb.fn.coalesce(eb.fn.sum<number | string>('bytes_sent'), eb.lit(0)).as('n'))
     .where('transfer_id', '=', e.transferId)
+    .$if(link !== null, (b) => b.where('link_id', '=', link))
     .where('file_idx', '=', e.fileIdx)
     .where('client', '=', e.client)
     .where('counted', '=', 0)

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeDurably } from './durable-file.js';
 import { assertValidKey, BlobNotFoundError, BlobStoreUnavailableError, type BlobStore, type ByteRange } from './blob-store.js';
@@ -10,11 +10,14 @@ const PARTIAL_SUFFIX = '.partial';
 
 // Read sizes. Large reads cost fewer trips through the JavaScript stream machinery per byte (a
 // 1 GiB download in 1 MiB reads is a thousand of them instead of 4,000 at 256 KiB), but each
-// open read holds up to one read of buffer, and a hundred downloads at once at 1 MiB each would
-// be 100 MiB of buffers alone. So the reads of this process share a budget: up to 32 at 1 MiB,
-// then halving down to 64 KiB (docs/performance.md, "Download path"). Only a buffer size: no
-// limit or count anyone else relies on lives here.
+// open read holds two buffers of that size (a download sent directly: the one being read and the
+// one being written, see FileBlobStream; a stream reader: the one it holds and the next), and a
+// hundred downloads at once at 1 MiB would be 200 MiB of buffers alone. So the reads of this
+// process share a 32 MiB budget: up to 16 at 1 MiB, then halving down to 64 KiB
+// (docs/performance.md, "Download path"). Only a buffer size: no limit or count anyone else
+// relies on lives here.
 const READ_BUDGET = 32 * 1024 * 1024;
+const BUFFERS_PER_READ = 2;
 const MAX_READ = 1024 * 1024;
 const MIN_READ = 64 * 1024;
 let openReads = 0;
@@ -22,7 +25,7 @@ let openReads = 0;
 /** The read size for a stream opened while `n` reads (itself included) are open. */
 export function blobReadSize(n: number): number {
   let size = MAX_READ;
-  while (size > MIN_READ && size * n > READ_BUDGET) size /= 2;
+  while (size > MIN_READ && BUFFERS_PER_READ * size * n > READ_BUDGET) size /= 2;
   return size;
 }
 /** Modes of what the store creates (the umask can only take more away). */
@@ -65,12 +68,7 @@ export class FsBlobStore implements BlobStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobNotFoundError(key);
       throw new BlobStoreUnavailableError(`cannot open blob ${key}: ${(err as Error).message}`, { cause: err });
     }
-    const stream = fh.createReadStream({
-      start: opts.range?.start,
-      end: opts.range?.end,
-      highWaterMark: blobReadSize(openReads + 1),
-      autoClose: true,
-    });
+    const stream = new FileBlobStream(fh, opts.range, blobReadSize(openReads + 1));
     openReads++;
     stream.once('close', () => openReads--);
     if (opts.signal) {
@@ -146,4 +144,127 @@ export class FsBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * A blob file (or a range of it) as a stream, from openRead(). Read as any Readable, each read
+ * fills a new buffer that the consumer may keep. A download has a cheaper way: sendTo() names a
+ * destination that is done with a chunk once that write's callback has run (a socket or an HTTP
+ * response: the bytes are in the kernel by then), and when the stream is piped into it, it fills
+ * two buffers in turn, refilling each only after its write has completed. A download then
+ * allocates two buffers instead of one per read: a new 1 MiB buffer per read made the garbage
+ * collector the largest single cost of serving a file (docs/performance.md, "Where the time goes
+ * in a download").
+ */
+export class FileBlobStream extends Readable {
+  private pos: number;
+  /** Exclusive; without a range the file is read until a read returns nothing. */
+  private readonly end: number;
+  private direct: { sink: Writable; onBytes: (n: number) => void } | undefined;
+  private copying = false;
+
+  constructor(
+    private readonly fh: fsp.FileHandle,
+    range: ByteRange | undefined,
+    readonly readSize: number,
+  ) {
+    super({ highWaterMark: readSize });
+    this.pos = range?.start ?? 0;
+    this.end = range ? range.end + 1 : Infinity;
+  }
+
+  /**
+   * When this stream is piped into `sink`, its bytes go there from two reused buffers. The caller
+   * vouches that `sink` no longer needs a chunk once the callback of its write has run (true of
+   * sockets and of node:http responses; not of a Transform, which passes the chunk on).
+   * `onBytes` hears of every chunk as it is handed to `sink`.
+   */
+  sendTo(sink: Writable, onBytes: (n: number) => void): this {
+    this.direct = { sink, onBytes };
+    return this;
+  }
+
+  override pipe<T extends NodeJS.WritableStream>(dest: T, opts?: { end?: boolean }): T {
+    if (!this.direct || (dest as unknown) !== this.direct.sink || this.copying) return super.pipe(dest, opts);
+    this.copying = true;
+    void this.copyInto(this.direct.sink, this.direct.onBytes, opts?.end !== false);
+    return dest;
+  }
+
+  override _read(): void {
+    // The direct copy owns the file position; nothing is read as a stream meanwhile.
+    if (this.copying) return;
+    const want = Math.min(this.readSize, this.end - this.pos);
+    if (want <= 0) {
+      this.push(null);
+      return;
+    }
+    const buf = Buffer.allocUnsafeSlow(want);
+    this.readInto(buf).then(
+      (n) => {
+        if (!this.destroyed) this.push(n === 0 ? null : n < buf.length ? buf.subarray(0, n) : buf);
+      },
+      (err: Error) => this.destroy(err),
+    );
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // FileHandle.close() waits for a read still in flight.
+    this.fh.close().then(
+      () => cb(err),
+      (closeErr: Error) => cb(err ?? closeErr),
+    );
+  }
+
+  /** Fills `buf` from the current position; 0 at the end of the file or range. */
+  private async readInto(buf: Buffer): Promise<number> {
+    const want = Math.min(buf.length, this.end - this.pos);
+    if (want <= 0) return 0;
+    const { bytesRead } = await this.fh.read(buf, 0, want, this.pos);
+    this.pos += bytesRead;
+    return bytesRead;
+  }
+
+  private async copyInto(sink: Writable, onBytes: (n: number) => void, end: boolean): Promise<void> {
+    // Two buffers: one being read from the file while the other is being written out.
+    const free = [Buffer.allocUnsafeSlow(this.readSize), Buffer.allocUnsafeSlow(this.readSize)];
+    let gone = false;
+    let wake: (() => void) | undefined;
+    const stop = () => {
+      gone = true;
+      wake?.();
+    };
+    sink.once('close', stop);
+    sink.once('error', stop);
+    try {
+      for (;;) {
+        while (free.length === 0 && !gone) await new Promise<void>((resolve) => (wake = resolve));
+        if (gone || this.destroyed) break;
+        const buf = free.pop()!;
+        const n = await this.readInto(buf);
+        if (gone || this.destroyed) break;
+        if (n === 0) {
+          if (end) sink.end();
+          // Ends the Readable side too ('end', then 'close'), which is what the caller waits for.
+          this.push(null);
+          this.resume();
+          return;
+        }
+        onBytes(n);
+        sink.write(n < buf.length ? buf.subarray(0, n) : buf, (err) => {
+          // A buffer whose write failed may still be referenced by the dying socket: never reused.
+          if (err) return stop();
+          free.push(buf);
+          wake?.();
+        });
+      }
+      // The destination went away (the client hung up) or the stream was destroyed: stop reading.
+      this.destroy();
+    } catch (err) {
+      this.destroy(err as Error);
+    } finally {
+      sink.off('close', stop);
+      sink.off('error', stop);
+    }
+  }
 }

@@ -290,6 +290,110 @@ const migrations: Record<string, Migration> = {
       }
     },
   },
+  '0080_links': {
+    // Per-recipient links (storage/recipient-links.ts): a transfer is reached through its links
+    // only. Each existing transfer gets its shared link (recipient ''), whose token is the one
+    // its recipients already hold, so old links keep working.
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('links')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('transfer_id', 'text', (c) => c.notNull().references('transfers.id').onDelete('cascade'))
+        .addColumn('recipient', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('revoked_by', 'text')
+        .addColumn('copy_blob_key', 'text')
+        .execute();
+      await db.schema.createIndex('links_transfer').on('links').columns(['transfer_id']).execute();
+      // The shared link's id is the transfer's own (unique, and needs no random source in SQL).
+      await sql`INSERT INTO links (id, transfer_id, recipient, token_hash, created_at) SELECT id, id, '', token_hash, created_at FROM transfers`.execute(db);
+      await db.schema.alterTable('downloads').addColumn('link_id', 'text').execute();
+      // Downloads so far came through the shared link (whose id is the transfer's): they keep
+      // using up its allowance.
+      await sql`UPDATE downloads SET link_id = transfer_id`.execute(db);
+      await db.schema.createIndex('downloads_link_slots').on('downloads').columns(['link_id', 'slot', 'file_idx']).execute();
+      await db.schema.alterTable('transfers').addColumn('manage_token_hash', 'text').execute();
+      await db.schema.createIndex('transfers_manage_token').on('transfers').column('manage_token_hash').unique().execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropIndex('transfers_manage_token').execute();
+      await db.schema.alterTable('transfers').dropColumn('manage_token_hash').execute();
+      await db.schema.dropIndex('downloads_link_slots').execute();
+      await db.schema.alterTable('downloads').dropColumn('link_id').execute();
+      await db.schema.dropTable('links').execute();
+    },
+  },
+  '0081_passwords': {
+    // Password-protected transfers (storage/transfer-passwords.ts, docs/passwords.md): the
+    // password's scrypt hash on the transfer, wrong guesses per client address group with the
+    // lock they lead to, the server side of unlock cookies, and the retention rules' switches
+    // for passwords and sender receipts.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('transfers').addColumn('password_hash', 'text').execute();
+      await db.schema
+        .createTable('password_failures')
+        .addColumn('transfer_id', 'text', (c) => c.notNull())
+        .addColumn('client_group', 'text', (c) => c.notNull())
+        .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('locked_until', 'bigint')
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('notified_at', 'bigint')
+        .addPrimaryKeyConstraint('password_failures_pk', ['transfer_id', 'client_group'])
+        .execute();
+      await db.schema
+        .createTable('transfer_unlocks')
+        .addColumn('secret_hash', 'text', (c) => c.primaryKey())
+        .addColumn('transfer_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('transfer_unlocks_expires').on('transfer_unlocks').columns(['expires_at']).execute();
+      await db.schema.createIndex('transfer_unlocks_transfer').on('transfer_unlocks').columns(['transfer_id']).execute();
+      await db.schema.alterTable('retention_rules').addColumn('require_password', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('retention_rules').addColumn('receipts', 'integer').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('retention_rules').dropColumn('receipts').execute();
+      await db.schema.alterTable('retention_rules').dropColumn('require_password').execute();
+      await db.schema.dropTable('transfer_unlocks').execute();
+      await db.schema.dropTable('password_failures').execute();
+      await db.schema.alterTable('transfers').dropColumn('password_hash').execute();
+    },
+  },
+  '0082_sender_notices': {
+    // Download notices to senders (worker/download-notices.ts, docs/senders.md): which download
+    // rows a notice or digest has covered, which links had their first-download notice, and up
+    // to which moment each sender's last digest went out. Downloads before this migration are
+    // history: marked covered, so turning notices on never mails about them.
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('downloads').addColumn('notified', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await sql`UPDATE downloads SET notified = 1`.execute(db);
+      await db.schema.createIndex('downloads_notify').on('downloads').columns(['notified', 'counted']).execute();
+      await db.schema
+        .createTable('download_notices')
+        // The link's id; for downloads recorded without a link, the transfer's (its shared link's id).
+        .addColumn('link_key', 'text', (c) => c.primaryKey())
+        .addColumn('transfer_id', 'text', (c) => c.notNull().references('transfers.id').onDelete('cascade'))
+        .addColumn('sent_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('download_notices_transfer').on('download_notices').columns(['transfer_id']).execute();
+      await db.schema
+        .createTable('sender_digests')
+        .addColumn('sender', 'text', (c) => c.primaryKey())
+        // The digest time the last digest covered downloads up to.
+        .addColumn('cutoff', 'bigint', (c) => c.notNull())
+        .addColumn('sent_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('sender_digests').execute();
+      await db.schema.dropTable('download_notices').execute();
+      await db.schema.dropIndex('downloads_notify').execute();
+      await db.schema.alterTable('downloads').dropColumn('notified').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -4,7 +4,7 @@ import { BadCursorError, decodeCursor, encodeCursor, likePattern } from './admin
 import type { Db } from './database.js';
 import { isPostgres } from './postgres.js';
 import type { QueueEntriesTable } from './schema.js';
-import { retireUndeliveredTransfer } from './undelivered.js';
+import { retireUndeliveredEntry } from './undelivered.js';
 
 // The delivery queue's records: messages the next hop has not taken yet. The message bytes are
 // a blob (queueBlobKey); the row holds the envelope, each recipient's state and the schedule.
@@ -315,7 +315,7 @@ export async function deleteEntry(db: Db, blobs: BlobStore, id: string, opts: { 
   // No recipient got the message, so no link went out: the transfer's files go now, not at the
   // end of their retention (a legal hold keeps them; storage/undelivered.ts).
   if (entry.transferId && !entry.recipients.some((x) => x.state === 'delivered')) {
-    await retireUndeliveredTransfer(db, blobs, entry.transferId, opts.actor ?? 'admin', `never delivered: queue entry ${id} deleted without a notice to the sender`, now);
+    await retireUndeliveredEntry(db, blobs, { id, transferId: entry.transferId, recipients: entry.recipients }, opts.actor ?? 'admin', `never delivered: queue entry ${id} deleted without a notice to the sender`, now);
   }
   return 'deleted';
 }

@@ -2,6 +2,7 @@ import type { Selectable } from 'kysely';
 import { appendAudit } from './audit.js';
 import type { Db } from './database.js';
 import { storedName } from './filenames.js';
+import { addLinks, newLinkId, type NewLink } from './recipient-links.js';
 import type { BlockReason } from './scan.js';
 import type { FilesTable, TransfersTable, TransferState } from './schema.js';
 
@@ -22,6 +23,15 @@ export interface NewTransfer {
   retentionRule?: string | null;
   /** That rule's download limit; null or absent = the site's web.maxDownloads. */
   maxDownloads?: number | null;
+  /** hashToken() of the sender's management token (/m/<token>); absent = none issued. */
+  manageTokenHash?: string | null;
+  /** hashTransferPassword() of the transfer's password (storage/transfer-passwords.ts); absent = no password. */
+  passwordHash?: string | null;
+  /**
+   * The transfer's links (storage/recipient-links.ts). Absent: one shared link (recipient '')
+   * whose token is the one tokenHash stands for.
+   */
+  links?: NewLink[];
 }
 
 export interface NewFile {
@@ -58,6 +68,10 @@ export interface Transfer {
   holdReason: string | null;
   /** When the blobs were deleted; null while they exist. */
   purgedAt: number | null;
+  /** SHA-256 of the sender's management token; null when none was issued. */
+  manageTokenHash: string | null;
+  /** The landing page asks for a password before anything is shown or served. The hash itself never leaves storage/. */
+  passwordProtected: boolean;
 }
 
 export interface StoredFile {
@@ -96,6 +110,8 @@ export function toTransfer(r: Selectable<TransfersTable>): Transfer {
     heldBy: r.held_by ?? null,
     holdReason: r.hold_reason ?? null,
     purgedAt: r.purged_at === null || r.purged_at === undefined ? null : Number(r.purged_at),
+    manageTokenHash: r.manage_token_hash ?? null,
+    passwordProtected: !!r.password_hash,
   };
 }
 
@@ -115,6 +131,8 @@ function toFile(r: Selectable<FilesTable>): StoredFile {
 }
 
 export async function createTransfer(db: Db, t: NewTransfer): Promise<void> {
+  // The transfer and its links commit together: a transfer is only ever reached through a link.
+  if (!db.isTransaction) return db.transaction().execute((trx) => createTransfer(trx as unknown as Db, t));
   await db
     .insertInto('transfers')
     .values({
@@ -132,8 +150,11 @@ export async function createTransfer(db: Db, t: NewTransfer): Promise<void> {
       total_bytes: 0,
       retention_rule: t.retentionRule ?? null,
       max_downloads: t.maxDownloads ?? null,
+      manage_token_hash: t.manageTokenHash ?? null,
+      password_hash: t.passwordHash ?? null,
     })
     .execute();
+  await addLinks(db, t.id, t.links ?? [{ id: newLinkId(), recipient: '', tokenHash: t.tokenHash }], t.createdAt);
 }
 
 export async function addFile(db: Db, f: NewFile): Promise<void> {
@@ -188,8 +209,14 @@ export async function getTransfer(db: Db, transferId: string): Promise<Transfer 
   return r ? toTransfer(r) : undefined;
 }
 
+/** The transfer a link's token leads to (storage/recipient-links.ts; revoked links too), as the web resolves it. */
 export async function findTransferByTokenHash(db: Db, tokenHash: string): Promise<Transfer | undefined> {
-  const r = await db.selectFrom('transfers').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+  const r = await db
+    .selectFrom('links')
+    .innerJoin('transfers', 'transfers.id', 'links.transfer_id')
+    .selectAll('transfers')
+    .where('links.token_hash', '=', tokenHash)
+    .executeTakeFirst();
   return r ? toTransfer(r) : undefined;
 }
 
@@ -207,6 +234,9 @@ export async function getFile(db: Db, transferId: string, idx: number): Promise<
 export async function deleteTransferRecords(db: Db, transferId: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await trx.deleteFrom('downloads').where('transfer_id', '=', transferId).execute();
+    await trx.deleteFrom('links').where('transfer_id', '=', transferId).execute();
+    await trx.deleteFrom('transfer_unlocks').where('transfer_id', '=', transferId).execute();
+    await trx.deleteFrom('password_failures').where('transfer_id', '=', transferId).execute();
     await trx.deleteFrom('files').where('transfer_id', '=', transferId).execute();
     await trx.deleteFrom('transfers').where('id', '=', transferId).execute();
   });
@@ -239,6 +269,8 @@ export interface DownloadRecord {
   counted: boolean;
   scanner?: boolean;
   method?: string;
+  /** The link the request came through (storage/recipient-links.ts). */
+  linkId?: string | null;
 }
 
 export async function recordDownload(db: Db, d: DownloadRecord): Promise<void> {
@@ -246,6 +278,7 @@ export async function recordDownload(db: Db, d: DownloadRecord): Promise<void> {
     .insertInto('downloads')
     .values({
       transfer_id: d.transferId,
+      link_id: d.linkId ?? null,
       file_idx: d.fileIdx,
       at: Date.now(),
       status: d.status,
@@ -281,11 +314,13 @@ export interface DownloadUse {
   used(idx: number): number;
 }
 
-export async function downloadUse(db: Db, transferId: string): Promise<DownloadUse> {
+/** With `linkId`, the use of that link only: the limit applies per recipient's link (storage/download-slots.ts). */
+export async function downloadUse(db: Db, transferId: string, linkId?: string | null): Promise<DownloadUse> {
   const rows = await db
     .selectFrom('downloads')
     .select(['file_idx', (eb) => eb.fn.countAll<number>().as('n')])
     .where('transfer_id', '=', transferId)
+    .$if(linkId != null, (b) => b.where('link_id', '=', linkId!))
     .where('slot', '=', 1)
     .groupBy('file_idx')
     .execute();

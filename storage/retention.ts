@@ -27,6 +27,14 @@ import type { RetentionRuleKind, RetentionRulesTable } from './schema.js';
 // The rule that chose the period also sets the transfer's download limit. The expiry and the
 // rule are stored on the transfer, so later rule changes do not touch it unless an admin asks
 // (reapplyRetention).
+//
+// Two switches are not decided by that one rule (docs/passwords.md):
+//   - requirePassword: true when ANY rule that matches the message says so (the sender's, a
+//     recipient's domain, the sender's domain, the default), so a partner's password
+//     requirement is never dropped because a more specific rule exists for the sender.
+//   - receipts: the most specific matching rule that says anything (sender > recipient domain
+//     > sender domain > default; between recipient domains, on wins); null when none does,
+//     and then senders.receipts decides.
 
 export const DAY_MS = 86_400_000;
 
@@ -51,6 +59,10 @@ export interface RetentionRule {
   source: 'config' | 'admin';
   updatedAt: number;
   updatedBy: string;
+  /** Transfers this rule matches get a password. Absent = false. */
+  requirePassword?: boolean;
+  /** Receipts to the sender on or off; null or absent = the rule is silent. */
+  receipts?: boolean | null;
 }
 
 export interface RetentionPolicy extends RetentionBounds {
@@ -64,6 +76,10 @@ export interface RetentionDecision {
   downloadLimit: number | null;
   /** Set when the rule's period was outside the bounds and was brought into them. */
   clampedBy: 'minimum' | 'maximum' | null;
+  /** Some matching rule requires a password for this transfer (see the top of this file). */
+  requirePassword: boolean;
+  /** Receipts to the sender by rule; null when no matching rule says (senders.receipts decides). */
+  receipts: boolean | null;
 }
 
 /** A rule or setting that cannot be stored as given; the message says what to change. */
@@ -180,7 +196,24 @@ export function resolveRetention(policy: RetentionPolicy, input: { sender: strin
     periodMs = policy.maxMs;
     clampedBy = 'maximum';
   }
-  return { periodMs, ruleId: c.id, downloadLimit: c.downloadLimit, clampedBy };
+  return { periodMs, ruleId: c.id, downloadLimit: c.downloadLimit, clampedBy, ...ruleSwitches(policy, senderRule, senderDomainRule, recipients) };
+}
+
+/** requirePassword and receipts from every rule that matches the message (see the top of this file). */
+function ruleSwitches(
+  policy: RetentionPolicy,
+  senderRule: RetentionRule | undefined,
+  senderDomainRule: RetentionRule | undefined,
+  recipients: readonly string[],
+): Pick<RetentionDecision, 'requirePassword' | 'receipts'> {
+  const recipientRules = recipients.map((r) => bestDomainRule(policy.rules, 'recipient_domain', domainOf(r))).filter((r): r is RetentionRule => !!r);
+  const defaultRule = policy.rules.find((r) => r.kind === 'default');
+  const matching = [senderRule, ...recipientRules, senderDomainRule, defaultRule].filter((r): r is RetentionRule => !!r);
+  const requirePassword = matching.some((r) => r.requirePassword === true);
+  const said = (r: RetentionRule | undefined) => (r && r.receipts !== undefined && r.receipts !== null ? r.receipts : null);
+  const byRecipients = recipientRules.map(said).filter((v): v is boolean => v !== null);
+  const receipts = said(senderRule) ?? (byRecipients.length ? byRecipients.includes(true) : null) ?? said(senderDomainRule) ?? said(defaultRule);
+  return { requirePassword, receipts };
 }
 
 function toRule(r: RetentionRulesTable): RetentionRule {
@@ -193,6 +226,8 @@ function toRule(r: RetentionRulesTable): RetentionRule {
     source: r.source,
     updatedAt: Number(r.updated_at),
     updatedBy: r.updated_by,
+    requirePassword: Number(r.require_password ?? 0) === 1,
+    receipts: r.receipts === null || r.receipts === undefined ? null : Number(r.receipts) === 1,
   };
 }
 
@@ -237,6 +272,10 @@ export interface RuleInput {
   match?: string;
   periodMs: number;
   downloadLimit?: number | null;
+  /** Absent: unchanged (false for a new rule). */
+  requirePassword?: boolean;
+  /** null: the rule is silent; absent: unchanged (silent for a new rule). */
+  receipts?: boolean | null;
 }
 
 const MAX_PERIOD_MS = 36_500 * DAY_MS;
@@ -265,6 +304,9 @@ export async function setRule(db: Db, input: RuleInput, actor: string, fallback:
     throw new RetentionRuleError(`days must lie between the minimum (${days(next.minMs)}) and the maximum (${days(next.maxMs)})`, 'days');
   }
   const before = await getRule(db, id);
+  // A caller that does not know a switch (an older form) leaves it as it was.
+  const requirePassword = input.requirePassword ?? before?.requirePassword ?? false;
+  const receipts = input.receipts !== undefined ? input.receipts : (before?.receipts ?? null);
   const values = {
     id,
     kind: input.kind,
@@ -274,18 +316,37 @@ export async function setRule(db: Db, input: RuleInput, actor: string, fallback:
     source: 'admin' as const,
     updated_at: now,
     updated_by: actor,
+    require_password: requirePassword ? 1 : 0,
+    receipts: receipts === null ? null : receipts ? 1 : 0,
   };
   await db.transaction().execute(async (trx) => {
     await trx
       .insertInto('retention_rules')
       .values(values)
-      .onConflict((oc) => oc.column('id').doUpdateSet({ period_ms: values.period_ms, download_limit: values.download_limit, source: 'admin', updated_at: now, updated_by: actor }))
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet({
+          period_ms: values.period_ms,
+          download_limit: values.download_limit,
+          require_password: values.require_password,
+          receipts: values.receipts,
+          source: 'admin',
+          updated_at: now,
+          updated_by: actor,
+        }),
+      )
       .execute();
     await appendAudit(trx as unknown as Db, {
       actor,
       action: 'rule_set',
       at: now,
-      detail: { rule: id, days: values.period_ms / DAY_MS, downloadLimit: values.download_limit, before: before ? { days: before.periodMs / DAY_MS, downloadLimit: before.downloadLimit } : null },
+      detail: {
+        rule: id,
+        days: values.period_ms / DAY_MS,
+        downloadLimit: values.download_limit,
+        requirePassword,
+        receipts,
+        before: before ? { days: before.periodMs / DAY_MS, downloadLimit: before.downloadLimit, requirePassword: before.requirePassword ?? false, receipts: before.receipts ?? null } : null,
+      },
     });
   });
   return (await getRule(db, id))!;
@@ -310,6 +371,10 @@ export interface ConfigRule {
   recipientDomain?: string;
   days: number;
   downloadLimit?: number;
+  /** Transfers this rule matches get a password (docs/passwords.md). */
+  requirePassword?: boolean;
+  /** Receipts to the sender for this rule; absent = senders.receipts decides. */
+  receipts?: boolean;
 }
 
 export function configRuleInput(r: ConfigRule): RuleInput {
@@ -318,7 +383,7 @@ export function configRuleInput(r: ConfigRule): RuleInput {
     : r.senderDomain
       ? (['sender_domain', r.senderDomain] as const)
       : (['recipient_domain', r.recipientDomain ?? ''] as const);
-  return { kind, match, periodMs: r.days * DAY_MS, downloadLimit: r.downloadLimit ?? null };
+  return { kind, match, periodMs: r.days * DAY_MS, downloadLimit: r.downloadLimit ?? null, requirePassword: r.requirePassword ?? false, receipts: r.receipts ?? null };
 }
 
 /**
@@ -337,10 +402,17 @@ export async function seedRetentionRules(db: Db, cfg: RetentionBounds & { rules?
         .onConflict((oc) =>
           oc
             .column('id')
-            .doUpdateSet({ period_ms: row.period_ms, download_limit: row.download_limit, updated_at: now })
+            .doUpdateSet({ period_ms: row.period_ms, download_limit: row.download_limit, require_password: row.require_password, receipts: row.receipts, updated_at: now })
             .where('retention_rules.source', '=', 'config')
             // Only when something changed, so a restart does not rewrite every row.
-            .where((eb) => eb.or([eb('retention_rules.period_ms', '!=', row.period_ms), sql<boolean>`coalesce(retention_rules.download_limit, -1) != ${row.download_limit ?? -1}`])),
+            .where((eb) =>
+              eb.or([
+                eb('retention_rules.period_ms', '!=', row.period_ms),
+                sql<boolean>`coalesce(retention_rules.download_limit, -1) != ${row.download_limit ?? -1}`,
+                eb('retention_rules.require_password', '!=', row.require_password),
+                sql<boolean>`coalesce(retention_rules.receipts, -1) != ${row.receipts ?? -1}`,
+              ]),
+            ),
         )
         .execute();
     }
@@ -365,9 +437,9 @@ export function plannedRules(dbRules: readonly RetentionRule[], cfg: RetentionBo
 
 function seedRows(cfg: RetentionBounds & { rules?: readonly ConfigRule[] }, now: number): RetentionRulesTable[] {
   const rows: RetentionRulesTable[] = [
-    { id: 'default', kind: 'default', match: '', period_ms: cfg.defaultMs, download_limit: null, source: 'config', updated_at: now, updated_by: 'config' },
-    { id: 'minimum', kind: 'minimum', match: '', period_ms: cfg.minMs, download_limit: null, source: 'config', updated_at: now, updated_by: 'config' },
-    { id: 'maximum', kind: 'maximum', match: '', period_ms: cfg.maxMs, download_limit: null, source: 'config', updated_at: now, updated_by: 'config' },
+    { id: 'default', kind: 'default', match: '', period_ms: cfg.defaultMs, download_limit: null, source: 'config', updated_at: now, updated_by: 'config', require_password: 0, receipts: null },
+    { id: 'minimum', kind: 'minimum', match: '', period_ms: cfg.minMs, download_limit: null, source: 'config', updated_at: now, updated_by: 'config', require_password: 0, receipts: null },
+    { id: 'maximum', kind: 'maximum', match: '', period_ms: cfg.maxMs, download_limit: null, source: 'config', updated_at: now, updated_by: 'config', require_password: 0, receipts: null },
   ];
   for (const r of cfg.rules ?? []) {
     const input = configRuleInput(r);
@@ -380,6 +452,8 @@ function seedRows(cfg: RetentionBounds & { rules?: readonly ConfigRule[] }, now:
       source: 'config',
       updated_at: now,
       updated_by: 'config',
+      require_password: input.requirePassword ? 1 : 0,
+      receipts: input.receipts === undefined || input.receipts === null ? null : input.receipts ? 1 : 0,
     });
   }
   return rows;
@@ -421,6 +495,9 @@ export interface RuleInEffect {
   id: string;
   periodMs: number;
   downloadLimit: number | null;
+  /** The rule's two switches (see the top of this file); false and null for the bounds. */
+  requirePassword: boolean;
+  receipts: boolean | null;
   /** Where the value in force comes from. */
   from: 'file' | 'run time' | 'file (not in the database yet)';
   /** What else an admin should know: a file value that is not used, a clamp. */
@@ -433,14 +510,16 @@ export interface RuleInEffect {
  * which rules the bounds clamp.
  */
 export function rulesInEffect(dbRules: readonly RetentionRule[] | undefined, cfg: RetentionBounds & { rules?: readonly ConfigRule[] }): RuleInEffect[] {
-  const fileRows = new Map<string, { periodMs: number; downloadLimit: number | null }>([
-    ['default', { periodMs: cfg.defaultMs, downloadLimit: null }],
-    ['minimum', { periodMs: cfg.minMs, downloadLimit: null }],
-    ['maximum', { periodMs: cfg.maxMs, downloadLimit: null }],
+  type FileRow = Pick<RuleInEffect, 'periodMs' | 'downloadLimit' | 'requirePassword' | 'receipts'>;
+  const noSwitches = { requirePassword: false, receipts: null };
+  const fileRows = new Map<string, FileRow>([
+    ['default', { periodMs: cfg.defaultMs, downloadLimit: null, ...noSwitches }],
+    ['minimum', { periodMs: cfg.minMs, downloadLimit: null, ...noSwitches }],
+    ['maximum', { periodMs: cfg.maxMs, downloadLimit: null, ...noSwitches }],
   ]);
   for (const r of cfg.rules ?? []) {
     const input = configRuleInput(r);
-    fileRows.set(ruleId(input.kind, input.match!), { periodMs: input.periodMs, downloadLimit: input.downloadLimit ?? null });
+    fileRows.set(ruleId(input.kind, input.match!), { periodMs: input.periodMs, downloadLimit: input.downloadLimit ?? null, requirePassword: input.requirePassword ?? false, receipts: input.receipts ?? null });
   }
   const rows: RuleInEffect[] = [];
   if (!dbRules) {
@@ -451,7 +530,7 @@ export function rulesInEffect(dbRules: readonly RetentionRule[] | undefined, cfg
       const file = fileRows.get(r.id);
       if (r.source === 'admin' && file && file.periodMs !== r.periodMs) notes.push(`the file says ${formatDuration(file.periodMs)}; not used, an admin changed it at run time`);
       if (r.source === 'admin') notes.push(`set by ${r.updatedBy} on ${new Date(r.updatedAt).toISOString().slice(0, 10)}`);
-      rows.push({ id: r.id, periodMs: r.periodMs, downloadLimit: r.downloadLimit, from: r.source === 'admin' ? 'run time' : 'file', notes });
+      rows.push({ id: r.id, periodMs: r.periodMs, downloadLimit: r.downloadLimit, requirePassword: r.requirePassword ?? false, receipts: r.receipts ?? null, from: r.source === 'admin' ? 'run time' : 'file', notes });
     }
     for (const [id, v] of fileRows) if (!dbRules.some((r) => r.id === id)) rows.push({ id, ...v, from: 'file (not in the database yet)', notes: [] });
   }
@@ -520,4 +599,20 @@ export async function reapplyRetention(db: Db, actor: string, fallback: Retentio
 export function retentionBounds(config: { retention: { default: number; minimum?: number; maximum?: number } }): RetentionBounds {
   const r = config.retention;
   return { defaultMs: r.default, minMs: r.minimum ?? Math.min(DAY_MS, r.default), maxMs: r.maximum ?? Math.max(365 * DAY_MS, r.default) };
+}
+
+/** A rule as the admin API and `ferry rules --json` show it (one shape for both). */
+export function ruleJson(r: RetentionRule) {
+  return {
+    id: r.id,
+    kind: r.kind,
+    match: r.match || null,
+    days: r.periodMs / DAY_MS,
+    downloadLimit: r.downloadLimit,
+    requirePassword: r.requirePassword ?? false,
+    receipts: r.receipts ?? null,
+    source: r.source,
+    updatedAt: new Date(r.updatedAt).toISOString(),
+    updatedBy: r.updatedBy,
+  };
 }

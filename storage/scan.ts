@@ -255,3 +255,24 @@ export async function deleteHeldFile(db: Db, blobs: BlobStore, transferId: strin
   if (ok) await blobs.delete(row.blob_key);
   return ok;
 }
+
+/** A file's malware check as the admin API shows it; null when the file was never scanned (scan.engine off). */
+export function fileScanJson(s: FileScan | undefined) {
+  if (!s || (s.verdict === null && !s.blocked)) return null;
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return { verdict: s.verdict, engine: s.engine, signatureVersion: s.version, signature: s.signature, at: iso(s.at), blocked: s.blocked, blockedReason: s.blockedReason, blockedAt: iso(s.blockedAt), releasedAt: iso(s.releasedAt), releasedBy: s.releasedBy };
+}
+
+/** The same in a few words for the admin pages and the CLI ("clean (clamav)", "held: Eicar-Signature"). */
+export function fileScanWords(s: FileScan | undefined): string {
+  if (!s || (s.verdict === null && !s.blocked)) return 'not scanned (scanning off)';
+  if (s.blocked) {
+    const why = s.blockedReason === 'rescan' ? 'blocked after a rescan' : s.blockedReason === 'deleted' ? 'deleted by an admin' : 'held for review';
+    return s.signature ? `${why}: ${s.signature}` : why;
+  }
+  if (s.verdict === 'clean') return `clean${s.engine ? ` (${s.engine})` : ''}`;
+  if (s.verdict === 'too_large') return 'not scanned: too large';
+  if (s.verdict === 'unscanned') return 'not scanned: scanner failed';
+  if (s.verdict === 'infected') return `infected${s.signature ? `: ${s.signature}` : ''}${s.releasedBy ? ` (released by ${s.releasedBy})` : ''}`;
+  return String(s.verdict);
+}

@@ -36,6 +36,10 @@ export interface TransfersTable {
   /** Worker that owns this row for a sweep step, and since when (a lease; see worker/sweeper.ts). */
   sweep_claim: ColumnType<string | null, string | null | undefined, string | null>;
   sweep_claimed_at: ColumnType<number | null, number | null | undefined, number | null>;
+  /** SHA-256 (hex) of the sender's management token (/m/<token>, migration 0080_links); null = none issued. */
+  manage_token_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  /** scrypt hash of the transfer's password (storage/transfer-passwords.ts, migration 0081_passwords); null = no password. Never leaves storage/. */
+  password_hash: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface FilesTable {
@@ -90,6 +94,45 @@ export interface DownloadsTable {
    * reservation before its first byte until it ends incomplete; for good once counted.
    */
   slot: ColumnType<number, number | undefined, number>;
+  /** The link the request came through (migration 0080_links); null for rows written before links existed. */
+  link_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** 1 once a download notice or digest covered this row, or none ever will (migration 0082_sender_notices). */
+  notified: ColumnType<number, number | undefined, number>;
+}
+
+/** Links whose first complete download the sender was told about (worker/download-notices.ts). */
+export interface DownloadNoticesTable {
+  /** The link's id, or the transfer's for downloads recorded without a link. */
+  link_key: string;
+  transfer_id: string;
+  sent_at: number;
+}
+
+/** Each sender's last download digest (worker/download-notices.ts). */
+export interface SenderDigestsTable {
+  sender: string;
+  /** The digest time up to which the last digest covered downloads. */
+  cutoff: number;
+  sent_at: number;
+}
+
+/**
+ * The ways into a transfer (migration 0080_links, storage/recipient-links.ts): one per envelope
+ * recipient, or one shared link (recipient ''). The web resolves tokens through this table only.
+ */
+export interface LinksTable {
+  id: string;
+  transfer_id: string;
+  /** The envelope address as given; '' for the shared link. */
+  recipient: string;
+  /** SHA-256 (hex) of the link's token. */
+  token_hash: string;
+  created_at: number;
+  revoked_at: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Who revoked it ("sender:ADDRESS", "admin:NAME"). */
+  revoked_by: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The exact message relayed to this recipient, kept for "send again"; deleted with the transfer's files. */
+  copy_blob_key: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** A message waiting for the next hop (see storage/queue.ts, docs/queue.md). */
@@ -138,6 +181,34 @@ export interface RetentionRulesTable {
   source: 'config' | 'admin';
   updated_at: number;
   updated_by: string;
+  /** 1: transfers this rule applies to get a password (migration 0081_passwords). */
+  require_password: number;
+  /** 1/0: receipts to the sender on/off for this rule; null = the rule is silent (senders.receipts decides). */
+  receipts: number | null;
+}
+
+/**
+ * Wrong password guesses per transfer and client address group, and the lock they lead to
+ * (migration 0081_passwords, storage/transfer-passwords.ts). client_group '*' counts every
+ * address together.
+ */
+export interface PasswordFailuresTable {
+  transfer_id: string;
+  /** config/ip-ranges.ts addressGroup() of the client, or '*'. */
+  client_group: string;
+  failures: number;
+  locked_until: number | null;
+  updated_at: number;
+  /** On the '*' row: when the sender was last told of a lock. */
+  notified_at: ColumnType<number | null, number | null | undefined, number | null>;
+}
+
+/** The server side of unlock cookies (storage/transfer-passwords.ts): only the secret's SHA-256 is kept. */
+export interface TransferUnlocksTable {
+  secret_hash: string;
+  transfer_id: string;
+  created_at: number;
+  expires_at: number;
 }
 
 /** Append-only record of admin actions and lifecycle events (storage/audit.ts). */
@@ -189,8 +260,13 @@ export interface Database {
   transfers: TransfersTable;
   files: FilesTable;
   downloads: DownloadsTable;
+  links: LinksTable;
   retention_rules: RetentionRulesTable;
+  password_failures: PasswordFailuresTable;
+  transfer_unlocks: TransferUnlocksTable;
   audit_log: AuditLogTable;
   audit_chain: AuditChainTable;
   queue_entries: QueueEntriesTable;
+  download_notices: DownloadNoticesTable;
+  sender_digests: SenderDigestsTable;
 }

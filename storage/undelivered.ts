@@ -3,6 +3,7 @@ import type { BlobStore } from './blob-store.js';
 import { deleteBlobsUnder } from './cleanup.js';
 import type { Db } from './database.js';
 import { getTransfer, listFiles } from './records.js';
+import { listLinks, revokeLink } from './recipient-links.js';
 
 // A transfer whose message never reached anyone (given up at queue.maxAge, returned or deleted
 // by an admin, lost from storage): no link went out, so its files go now rather than at the
@@ -65,4 +66,37 @@ export async function retireUndeliveredTransfer(db: Db, blobs: BlobStore, transf
     });
   });
   return 'removed';
+}
+
+/**
+ * A queue entry that ended delivered to nobody. With one copy of the message per recipient
+ * (gateway/transaction.ts), other copies of the same transfer may have reached their
+ * recipients (audited as link_issued, at end of DATA or by the queue runner) or may still be
+ * queued: then the files stay for them, and only the links of this entry's recipients are
+ * revoked. Otherwise no link ever went out and the whole transfer is retired as before.
+ */
+export async function retireUndeliveredEntry(
+  db: Db,
+  blobs: BlobStore,
+  entry: { id: string; transferId: string; recipients: readonly { address: string }[] },
+  actor: string,
+  reason: string,
+  now = Date.now(),
+): Promise<RetireResult | 'links_revoked'> {
+  const otherCopy = await db
+    .selectFrom('queue_entries')
+    .select('id')
+    .where('transfer_id', '=', entry.transferId)
+    .where('kind', '=', 'message')
+    .where('id', '!=', entry.id)
+    .executeTakeFirst();
+  const issued = otherCopy
+    ? undefined
+    : await db.selectFrom('audit_log').select('id').where('transfer_id', '=', entry.transferId).where('action', '=', 'link_issued').executeTakeFirst();
+  if (!otherCopy && !issued) return retireUndeliveredTransfer(db, blobs, entry.transferId, actor, reason, now);
+  const never = new Set(entry.recipients.map((r) => r.address.toLowerCase()));
+  for (const link of await listLinks(db, entry.transferId)) {
+    if (link.recipient && link.revokedAt === null && never.has(link.recipient.toLowerCase())) await revokeLink(db, entry.transferId, link.id, actor);
+  }
+  return 'links_revoked';
 }

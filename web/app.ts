@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { BlobNotFoundError, BlobStoreUnavailableError, DatabaseUnavailableError, type BlobStore, type Db } from '../storage/index.js';
+import { BlobNotFoundError, BlobStoreUnavailableError, DatabaseUnavailableError, DAY_MS, type BlobStore, type Db, type RetentionBounds } from '../storage/index.js';
 import { buildCss } from './assets/ferry-css.js';
 import { FERRY_JS } from './assets/ferry-js.js';
 import { brandColors, DEFAULT_BRAND, type Brand } from './brand.js';
@@ -18,12 +18,15 @@ import { gracefulClose } from './plugins/graceful-close.js';
 import { registerTokenRateLimit, type RateLimitOptions } from './plugins/rate-limit.js';
 import { applySecurityHeaders, pageCsp, securityHeaders } from './plugins/security-headers.js';
 import { transferContext } from './plugins/transfer-context.js';
+import { transferUnlock, type PasswordSettings } from './plugins/transfer-unlock.js';
 import { loadLogo } from './logo.js';
 import { assetRoutes, assetVersion, ICON_PATH, iconSvg, logoPath, SCRIPT_PATH, STYLESHEET_PATH } from './routes/assets.js';
 import { fileRoutes } from './routes/file.js';
 import { healthRoutes, type HealthRoutesOptions, type ReadinessCheck } from './routes/health.js';
 import { homeRoutes } from './routes/home.js';
 import { landingRoutes } from './routes/landing.js';
+import { unlockRoutes } from './routes/unlock.js';
+import { manageRoutes } from './routes/manage.js';
 import { zipRoutes } from './routes/zip.js';
 import { loadTls, type TlsInput } from './tls.js';
 
@@ -69,6 +72,16 @@ export interface WebAppOptions {
    * admin/site.ts). The web service itself knows none of them.
    */
   mounts?: readonly WebMount[];
+  /**
+   * retention.default/.minimum/.maximum from the configuration: what the sender's management page
+   * (/m/<token>) falls back to when the rules table holds no bounds (it is seeded at every start).
+   */
+  retention?: RetentionBounds;
+  /**
+   * Password-protected transfers (docs/passwords.md): web.passwordMaxFailures, web.passwordLockout,
+   * web.unlockTtl, and senders.from / smtp.hostname for the lock notice to the sender.
+   */
+  passwords?: PasswordSettings;
 }
 
 /** What a mounted feature may use of the site: the same look, clock and storage as the pages. */
@@ -202,6 +215,10 @@ export async function buildWebApp(opts: WebAppOptions): Promise<FastifyInstance>
     async (scope) => {
       if (opts.rateLimit !== false) await registerTokenRateLimit(scope, opts.rateLimit ?? {});
       await scope.register(transferContext, { db: opts.db, now });
+      // Before any route that shows or serves something: a protected transfer needs its unlock.
+      const unlock = { db: opts.db, blobs: opts.blobs, publicUrl: opts.publicUrl, now, trustProxy: Boolean(opts.trustProxy), csp, pageFor, settings: opts.passwords ?? {} };
+      await scope.register(transferUnlock, unlock);
+      await scope.register(unlockRoutes, unlock);
       await scope.register(landingRoutes, {
         db: opts.db,
         publicUrl: opts.publicUrl,
@@ -215,6 +232,22 @@ export async function buildWebApp(opts: WebAppOptions): Promise<FastifyInstance>
       await scope.register(fileRoutes, { db: opts.db, blobs: opts.blobs, downloadLog, maxDownloads, downloads: opts.downloads });
     },
     { prefix: '/t/:token' },
+  );
+  // The sender's management page: the same token rules and limits as /t/ (its own counters).
+  await app.register(
+    async (scope) => {
+      if (opts.rateLimit !== false) await registerTokenRateLimit(scope, opts.rateLimit ?? {});
+      await scope.register(manageRoutes, {
+        db: opts.db,
+        blobs: opts.blobs,
+        publicUrl: opts.publicUrl,
+        now,
+        csp,
+        retention: opts.retention ?? { defaultMs: 30 * DAY_MS, minMs: DAY_MS, maxMs: 365 * DAY_MS },
+        pageFor,
+      });
+    },
+    { prefix: '/m/:token' },
   );
   const info: SiteInfo = {
     db: opts.db,

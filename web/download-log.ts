@@ -124,11 +124,16 @@ export interface DownloadLogEntry {
   kind: RequestKind;
 }
 
-/** What a request says about itself, read at its start (once the client has gone the socket no longer knows its peer). */
+/**
+ * What a request says about itself, read at its start (once the client has gone the socket no
+ * longer knows its peer). The link it came through (set by web/plugins/transfer-context.ts) is
+ * whose allowance it uses and what the download log records.
+ */
 export function downloadStart(request: FastifyRequest, transferId: string, fileIdx: number | null, status: number, kind: RequestKind): DownloadStart {
   const range = request.headers.range;
   return {
     transferId,
+    linkId: request.ferryLink?.id ?? null,
     fileIdx,
     status,
     range: range ? range.slice(0, 200) : null,

@@ -9,7 +9,7 @@ import {
   backoff,
   claimDue,
   finishEntry,
-  retireUndeliveredTransfer,
+  retireUndeliveredEntry,
   saveAttempt,
   saveRecipients,
   type BlobStore,
@@ -271,10 +271,12 @@ export class QueueRunner {
       return;
     }
     await blobs.delete(entry.blobKey).catch((err: Error) => log.warn({ err }, 'could not delete the queued message blob'));
-    // Delivered to nobody: the links were never sent, so the files go too (audited, with the
-    // reason), unless the transfer is on legal hold: a hold wins over every automatic removal.
+    // Delivered to nobody: unless another copy of the transfer's message went out (then only
+    // these recipients' links are revoked), no link was sent, so the files go too (audited,
+    // with the reason), unless the transfer is on legal hold: a hold wins over every automatic removal.
     if (entry.transferId && !recipients.some((r) => r.state === 'delivered')) {
-      await retireUndeliveredTransfer(db, blobs, entry.transferId, `worker:${this.owner}`, `never delivered: ${why === 'done' ? 'every recipient was refused' : why}`, this.now()).catch((err: Error) =>
+      const transferId = entry.transferId;
+      await retireUndeliveredEntry(db, blobs, { id: entry.id, transferId, recipients }, `worker:${this.owner}`, `never delivered: ${why === 'done' ? 'every recipient was refused' : why}`, this.now()).catch((err: Error) =>
         log.warn({ err }, 'could not remove the undelivered transfer'),
       );
     }

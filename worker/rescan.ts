@@ -76,18 +76,22 @@ export async function rescanOnce(ctx: RescanContext, limit: number): Promise<Res
   return { version, scanned: list.length, blocked, errors, backlog };
 }
 
-/** How often the loop wakes; each wake rescans its share of scan.rescanPerMinute. */
+/** How often the loop wakes at most; each wake rescans its share of scan.rescanPerMinute. */
 const TICK_MS = 10_000;
 
 /**
  * The worker's rescan loop. The version is asked every scan.versionCheckInterval; while files
- * are due, every 10 s a batch of rescanPerMinute/6 is scanned. Returns the stop function.
+ * are due, every tick (10 s, or the version check interval when that is shorter, at least 1 s) a
+ * batch of the tick's share of rescanPerMinute is scanned. Returns the stop function.
  */
 export function startRescanner(config: Config, db: Db, blobs: BlobStore, logger: Logger): () => Promise<void> {
   const scanner = scannerFor(config.scan);
   if (!scanner || config.scan.rescanPerMinute === 0) return async () => undefined;
   const ctx: RescanContext = { db, blobs, scanner, logger, hostname: config.smtp.hostname, notify: config.scan.notify };
-  const batch = Math.max(1, Math.ceil(config.scan.rescanPerMinute / (60_000 / TICK_MS)));
+  // NB a check interval shorter than the tick would otherwise wait for the tick: a signature
+  // update is noticed within max(interval, 1 s), not 10 s.
+  const tickMs = Math.max(1000, Math.min(TICK_MS, config.scan.versionCheckInterval));
+  const batch = Math.max(1, Math.ceil((config.scan.rescanPerMinute * tickMs) / 60_000));
   let lastVersion: string | null = null;
   let lastCheck = 0;
   let due = true;
@@ -116,7 +120,7 @@ export function startRescanner(config: Config, db: Db, blobs: BlobStore, logger:
       });
   };
   tick();
-  const timer = setInterval(tick, TICK_MS);
+  const timer = setInterval(tick, tickMs);
   timer.unref();
   return async () => {
     stopped = true;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { appendAudit } from '../storage/audit.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { deleteBlobsUnder, discardTransfer, sweepIncompleteUploads } from '../storage/cleanup.js';
+import { deleteBlobsUnder, deleteRecipientCopies, discardTransfer, sweepIncompleteUploads } from '../storage/cleanup.js';
 import type { Db } from '../storage/database.js';
 import { deleteTransferRecords, listFiles } from '../storage/records.js';
 
@@ -170,6 +170,7 @@ export async function sweepOnce(db: Db, blobs: BlobStore, opts: SweepOptions): P
             await blobs.delete(f.blobKey);
             s.blobsDeleted++;
           }
+          await deleteRecipientCopies(db, blobs, r.id);
           await deleteBlobsUnder(blobs, r.id);
           const wasLive = r.state === 'live';
           await db.transaction().execute(async (trx) => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
 /** The folders tsconfig.build.json compiles (its "include"). */
-const SOURCE_DIRS = ['config', 'storage', 'gateway', 'web', 'cli', 'types'];
+const SOURCE_DIRS = ['config', 'storage', 'gateway', 'web', 'admin', 'worker', 'cli', 'types'];
 const STAMP = path.join(ROOT, 'dist', 'cli', 'main.js');
 const MAX_FILES = 20_000;
 

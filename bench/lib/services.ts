@@ -330,6 +330,8 @@ export async function startPostfix(opts: { relayPort: number; messageSizeLimit: 
 
 export interface NginxInstance {
   port: number;
+  /** The master's pid (its workers are its children). */
+  pid: number;
   /** URL of a file under the served root. */
   url(relative: string): string;
   stop(): Promise<void>;
@@ -383,7 +385,7 @@ http {
     await stop();
     throw err;
   }
-  return { port, url: (rel) => `http://127.0.0.1:${port}/files/${rel.split('/').map(encodeURIComponent).join('/')}`, stop };
+  return { port, pid: p.pid!, url: (rel) => `http://127.0.0.1:${port}/files/${rel.split('/').map(encodeURIComponent).join('/')}`, stop };
 }
 
 // ---- curl ----

@@ -5,7 +5,7 @@ import { findFileLinks } from '../lib/download.js';
 import { startFerryChild, type FerryChild } from '../lib/ferry-child.js';
 import { sendOne } from '../lib/load.js';
 import { generateMessage } from '../lib/message.js';
-import { MiB, procAvailable, readTreeMemory, resetPeak } from '../lib/proc.js';
+import { MiB, procAvailable, readTreeCpuMs, readTreeMemory, resetPeak } from '../lib/proc.js';
 import { formatProfile, summariseProfile, type ProfileSummary } from '../lib/profile.js';
 import { flag, num, type ScenarioDef } from '../lib/registry.js';
 import { environment, summarise, type ScenarioReport } from '../lib/report.js';
@@ -69,9 +69,11 @@ export const downloadsScenario: ScenarioDef = {
     const v = {
       bigMBps: { Ferry: [] as number[], nginx: [] as number[] },
       bigTtfb: { Ferry: [] as number[], nginx: [] as number[] },
+      bigCpu: { Ferry: [] as number[], nginx: [] as number[] },
       parMBps: { Ferry: [] as number[], nginx: [] as number[] },
       parP50: { Ferry: [] as number[], nginx: [] as number[] },
       parP99: { Ferry: [] as number[], nginx: [] as number[] },
+      parCpu: { Ferry: [] as number[], nginx: [] as number[] },
       ferryRss: [] as number[],
     };
     const errors: string[] = [];
@@ -115,21 +117,31 @@ export const downloadsScenario: ScenarioDef = {
         const bad = ts.filter((t) => t.status !== 200 || t.bytes !== size);
         if (ts.length !== n || bad.length) throw new Error(`${what}: ${n - ts.length + bad.length} of ${n} downloads failed (${bad[0] ? `HTTP ${bad[0].status}, ${bad[0].bytes} bytes` : 'missing'})`);
       };
+      // CPU time of the server's processes per GiB served: the cost of the bytes, which unlike
+      // MB/s does not move with the load of a shared machine (curl's share is not in it).
+      const serverPid = { Ferry: ferry.pid, nginx: nginx.pid };
+      const cpuPerGiB = (sys: 'Ferry' | 'nginx', before: number, bytes: number) => (readTreeCpuMs(serverPid[sys]) - before) / (bytes / 2 ** 30);
+
       // Warm-up: both read the same files, now in the page cache for both.
       await curlDownloads([{ url: urls.Ferry.small, from: '127.0.3.1' }, { url: urls.nginx.small, from: '127.0.3.1' }], parTimeout);
 
       for (let r = 1; r <= rounds; r++) {
         for (const sys of ['Ferry', 'nginx'] as const) {
           try {
+            const cpu0 = readTreeCpuMs(serverPid[sys]);
             const { transfers } = await curlDownloads([{ url: urls[sys].big, from: `127.0.2.${r}` }], bigTimeout);
             check(`${sys} 1 file`, transfers, bigSize, 1);
             const t = transfers[0]!;
             v.bigMBps[sys].push(bigSize / MB / t.total);
             v.bigTtfb[sys].push(t.ttfb * 1000);
-            ctx.log(`round ${r}/${rounds} ${sys} ${(bigSize / MiB).toFixed(0)} MiB: ${(bigSize / MB / t.total).toFixed(0)} MB/s, first byte after ${(t.ttfb * 1000).toFixed(1)} ms`);
+            v.bigCpu[sys].push(cpuPerGiB(sys, cpu0, bigSize));
+            ctx.log(
+              `round ${r}/${rounds} ${sys} ${(bigSize / MiB).toFixed(0)} MiB: ${(bigSize / MB / t.total).toFixed(0)} MB/s, first byte after ${(t.ttfb * 1000).toFixed(1)} ms, CPU ${v.bigCpu[sys].at(-1)!.toFixed(0)} ms/GiB`,
+            );
           } catch (err) {
             v.bigMBps[sys].push(NaN);
             v.bigTtfb[sys].push(NaN);
+            v.bigCpu[sys].push(NaN);
             errors.push(`round ${r} ${sys} large download: ${(err as Error).message}`);
             ctx.log(`round ${r}/${rounds} ${sys} large download FAILED: ${(err as Error).message}`);
           }
@@ -138,7 +150,9 @@ export const downloadsScenario: ScenarioDef = {
           try {
             if (sys === 'Ferry') resetPeak(ferry.pid);
             const items = Array.from({ length: parallel }, (_, i) => ({ url: urls[sys].small, from: `127.0.1.${i + 1}` }));
+            const cpu0 = readTreeCpuMs(serverPid[sys]);
             const { wallMs, transfers } = await curlDownloads(items, parTimeout);
+            v.parCpu[sys].push(cpuPerGiB(sys, cpu0, parallel * smallSize));
             check(`${sys} ${parallel} at once`, transfers, smallSize, parallel);
             if (sys === 'Ferry') v.ferryRss.push(readTreeMemory(ferry.pid).hwm / MB);
             const ttfb = transfers.map((t) => t.ttfb * 1000);
@@ -149,10 +163,10 @@ export const downloadsScenario: ScenarioDef = {
             v.parP50[sys].push(percentile(ttfb, 50));
             v.parP99[sys].push(percentile(ttfb, 99));
             ctx.log(
-              `round ${r}/${rounds} ${sys} ${parallel} x ${(smallSize / MiB).toFixed(0)} MiB: ${v.parMBps[sys].at(-1)!.toFixed(0)} MB/s together (curl wall ${(wallMs / 1000).toFixed(2)} s), first byte p50 ${percentile(ttfb, 50).toFixed(1)} ms, p99 ${percentile(ttfb, 99).toFixed(1)} ms`,
+              `round ${r}/${rounds} ${sys} ${parallel} x ${(smallSize / MiB).toFixed(0)} MiB: ${v.parMBps[sys].at(-1)!.toFixed(0)} MB/s together (curl wall ${(wallMs / 1000).toFixed(2)} s), first byte p50 ${percentile(ttfb, 50).toFixed(1)} ms, p99 ${percentile(ttfb, 99).toFixed(1)} ms, CPU ${v.parCpu[sys].at(-1)!.toFixed(0)} ms/GiB`,
             );
           } catch (err) {
-            for (const k of ['parMBps', 'parP50', 'parP99'] as const) v[k][sys].push(NaN);
+            for (const k of ['parMBps', 'parP50', 'parP99', 'parCpu'] as const) if (v[k][sys].length < r) v[k][sys].push(NaN);
             if (sys === 'Ferry') v.ferryRss.push(NaN);
             errors.push(`round ${r} ${sys} concurrent downloads: ${(err as Error).message}`);
             ctx.log(`round ${r}/${rounds} ${sys} concurrent downloads FAILED: ${(err as Error).message}`);
@@ -185,14 +199,17 @@ export const downloadsScenario: ScenarioDef = {
       options: { fileBytes: bigSize, parallel, parallelBytes: smallSize, rounds },
       metrics: [
         summarise({ id: 'big-mbps', title: `one ${bigLabel} download`, unit: 'MB/s', better: 'higher', subject: 'Ferry', target: 'Ferry >= 0.8x nginx', series: pair(v.bigMBps) }),
+        summarise({ id: 'big-cpu', title: `one ${bigLabel} download, CPU time of the server's processes per GiB`, unit: 'ms/GiB', better: 'lower', subject: 'Ferry', series: pair(v.bigCpu) }),
         summarise({ id: 'big-ttfb', title: `one ${bigLabel} download, time to first byte`, unit: 'ms', better: 'lower', subject: 'Ferry', series: pair(v.bigTtfb) }),
         summarise({ id: 'par-mbps', title: `${parLabel}, together`, unit: 'MB/s', better: 'higher', subject: 'Ferry', target: 'Ferry >= 0.8x nginx', series: pair(v.parMBps) }),
+        summarise({ id: 'par-cpu', title: `${parLabel}, CPU time of the server's processes per GiB`, unit: 'ms/GiB', better: 'lower', subject: 'Ferry', series: pair(v.parCpu) }),
         summarise({ id: 'par-p50', title: `${parLabel}, time to first byte p50`, unit: 'ms', better: 'lower', subject: 'Ferry', series: pair(v.parP50) }),
         summarise({ id: 'par-p99', title: `${parLabel}, time to first byte p99`, unit: 'ms', better: 'lower', subject: 'Ferry', series: pair(v.parP99) }),
         summarise({ id: 'rss', title: `Ferry's peak RSS during ${parLabel}`, unit: 'MB', better: 'lower', series: [{ system: 'Ferry', values: v.ferryRss }] }),
       ],
       notes: [
         'MB/s = file bytes / curl time_total; together = all bytes / wall time of the batch. Time to first byte = curl time_starttransfer (connect, request, response headers and first body byte).',
+        "CPU per GiB = user + system time of the server's process tree (Ferry's primary and workers; nginx's master and workers) during the download(s), from /proc, per GiB of file bytes; curl's own CPU is not in it.",
         'nginx: Debian package defaults for static files (sendfile on, worker_processes auto), serving the very blob file Ferry stored.',
         ...(profDir ? ['Ferry ran under the CPU profiler (including storing the two files): its figures here are lower than without it.'] : []),
         ...errors,

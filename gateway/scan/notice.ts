@@ -1,7 +1,7 @@
-import { Readable } from 'node:stream';
 import libmime from 'libmime';
 import type { Logger } from 'pino';
-import { enqueue, newQueueId, queueBlobKey, type BlobStore, type Db } from '../../storage/index.js';
+import { newQueueId, queueOwnMail, type BlobStore, type Db } from '../../storage/index.js';
+import type { Reply } from '../replies.js';
 
 // Notices about held and blocked files, to the sender and to the admins in scan.notify. They go
 // through the delivery queue like DSNs (null envelope sender, so a refusal cannot loop), and the
@@ -67,15 +67,28 @@ export async function queueScanNotices(ctx: ScanNoticeContext, n: ScanNotice): P
   for (const t of targets) {
     const bytes = message(from, t.to, subject, t.text, ctx.hostname, now);
     const id = newQueueId();
-    const blobKey = queueBlobKey(id);
     try {
-      await ctx.blobs.put(blobKey, Readable.from([bytes]), { contentType: 'message/rfc822' });
-      await enqueue(ctx.db, { id, kind: 'dsn', transferId: null, sender: '', recipients: [{ address: t.to, state: 'pending' }], blobKey, size: bytes.length, createdAt: now, nextAttemptAt: now });
+      await queueOwnMail(ctx, id, t.to, bytes, now);
       out.push(id);
     } catch (err) {
-      await ctx.blobs.delete(blobKey).catch(() => undefined);
       ctx.logger.error({ err, to: t.to, transferId: n.transferId }, 'could not queue the malware notice');
     }
   }
   return out;
+}
+
+/** The reply to DATA says the message was taken: relayed (250), or queued for the retries (250 with a queue id). */
+export function messageTaken(reply: Pick<Reply, 'code'>): boolean {
+  return reply.code >= 200 && reply.code < 300;
+}
+
+/**
+ * The quarantine notices of a message, queued once the reply to DATA is known. A message the
+ * next hop refused whole was never delivered and its files are not kept: the sender already has
+ * the refusal, and a "held for review" notice about it would be false. So nothing is queued then;
+ * for a message relayed or queued for retries (either is a 250) the notices go as usual.
+ */
+export async function queueHeldNotices(ctx: ScanNoticeContext, n: Omit<ScanNotice, 'kind'>, reply: Pick<Reply, 'code'>): Promise<string[]> {
+  if (!n.files.length || !messageTaken(reply)) return [];
+  return queueScanNotices(ctx, { ...n, kind: 'quarantine' });
 }

@@ -72,7 +72,7 @@ describe('authentication', () => {
     const doc = r.body as { openapi: string; paths: Record<string, Record<string, unknown>> };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/audit', '/audit/export', '/queue', '/queue/retry', '/queue/{id}', '/queue/{id}/retry', '/rules', '/rules/reapply', '/rules/{id}', '/stats', '/transfers', '/transfers/{id}', '/transfers/{id}/expiry', '/transfers/{id}/hold', '/transfers/{id}/release', '/transfers/{id}/revoke'].sort(),
+      ['/audit', '/audit/export', '/queue', '/queue/retry', '/queue/{id}', '/queue/{id}/retry', '/rules', '/rules/reapply', '/rules/{id}', '/stats', '/transfers', '/transfers/{id}', '/transfers/{id}/expiry', '/transfers/{id}/hold', '/transfers/{id}/recipients/revoke', '/transfers/{id}/release', '/transfers/{id}/revoke'].sort(),
     );
     const params = (doc.paths['/transfers']!.get as { parameters: { name: string }[] }).parameters.map((p) => p.name);
     expect(params).toEqual(expect.arrayContaining(['sender', 'recipient', 'file', 'from', 'to', 'state', 'limit', 'cursor']));

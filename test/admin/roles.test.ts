@@ -113,6 +113,7 @@ describe('read-only role in the UI', () => {
       [`/admin/transfers/${t.transferId}/revoke`, {}],
       [`/admin/transfers/${t.transferId}/delete`, { confirm: 'yes' }],
       [`/admin/transfers/${t.transferId}/hold`, {}],
+      [`/admin/transfers/${t.transferId}/revoke-recipient`, { link: t.transferId }],
       ['/admin/rules', { kind: 'sender', match: 'x@example.com', days: '5' }],
       ['/admin/rules/delete', { id: 'default' }],
       ['/admin/rules/reapply', {}],
@@ -125,7 +126,7 @@ describe('read-only role in the UI', () => {
       expect(r.body).toContain('read-only role');
     }
     expect((await app.inject({ url: '/admin/queue/0123456789ABCDEF/delete?mode=silent', headers: { cookie } })).statusCode).toBe(403);
-    expect((await listAudit(env.db, { action: 'admin_refused', limit: 1000 })).length - before).toBe(10);
+    expect((await listAudit(env.db, { action: 'admin_refused', limit: 1000 })).length - before).toBe(11);
     expect((await getTransfer(env.db, t.transferId))!.state).toBe('live');
     const out = await app.inject(postForm(cookie, '/admin/logout', { _csrf: csrf }));
     expect(out.statusCode).toBe(303);

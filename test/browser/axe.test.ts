@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSite } from '../../admin/site.js';
-import { appendAudit, DAY_MS, enqueue, newQueueId, queueBlobKey, recordDownload, seedRetentionRules } from '../../storage/index.js';
+import { appendAudit, DAY_MS, enqueue, newQueueId, queueBlobKey, recordDownload, recordScan, seedRetentionRules } from '../../storage/index.js';
 import { addTransfer, makeEnv, type Env, type Fixture } from '../web/helpers.js';
 import { chromiumMissing, launchChromium, screenshot, DESKTOP_UA } from './chromium.js';
 
@@ -85,6 +85,9 @@ describe.skipIf(Boolean(missing))('axe-core and small screens in Chromium', () =
     });
     await recordDownload(env.db, { transferId: live.transferId, fileIdx: 1, status: 200, bytesSent: 1_234_567, range: null, client: '2001:db8::1', userAgent: 'Mozilla/5.0 (X11; Linux x86_64)', counted: true, method: 'GET' });
     revoked = await addTransfer(env, { sender: 'dave@example.org', state: 'revoked', files: [{ name: 'withdrawn.pdf', data: Buffer.from('no') }] });
+    // A file held by the malware scan, for the quarantine page.
+    const held = await addTransfer(env, { sender: 'mallory.longname@subsidiary.corp.example', files: [{ name: 'Invoice 2025-11 payment details.exe', data: Buffer.from('held') }] });
+    await recordScan(env.db, held.transferId, 1, { verdict: 'infected', engine: 'clamav', version: 'ClamAV 1.4.6/27471/Wed Dec  2 09:25:02 2026', signature: 'Win.Trojan.Agent-1234567', at: Date.now() }, { actor: 'system:scan' });
     queueId = newQueueId();
     const raw = Buffer.from('From: dana@corp.example\r\nTo: partner@partner.example\r\nSubject: contract\r\n\r\nsee link\r\n');
     await env.blobs.put(queueBlobKey(queueId), Readable.from([raw]));
@@ -122,6 +125,7 @@ describe.skipIf(Boolean(missing))('axe-core and small screens in Chromium', () =
         ['admin-queue', '/admin/queue'],
         ['admin-queue-entry', `/admin/queue/${queueId}`],
         ['admin-queue-delete', `/admin/queue/${queueId}/delete?mode=bounce`],
+        ['admin-quarantine', '/admin/quarantine'],
         ['admin-audit', '/admin/audit'],
         ['admin-sessions', '/admin/sessions'],
         ['admin-not-found', '/admin/no-such-page'],

@@ -11,6 +11,9 @@ import { tempDir } from '../helpers/ferry.js';
 
 export const CLAMD = ['/usr/sbin/clamd', '/usr/bin/clamd'].find((p) => fs.existsSync(p));
 export const clamdSkip = CLAMD ? '' : 'skipped: clamd not installed (apt-get install clamav-daemon; see test/gateway/DEBIAN_PACKAGES)';
+/** sigtool (package clamav) builds the versioned database of Clamd.start({ versioned: true }). */
+export const SIGTOOL = ['/usr/bin/sigtool'].find((p) => fs.existsSync(p));
+export const sigtoolSkip = SIGTOOL ? '' : 'skipped: sigtool not installed (apt-get install clamav; see test/gateway/DEBIAN_PACKAGES)';
 
 /** The EICAR anti-virus test file, built from two halves so this source file is not itself a match. */
 export const EICAR = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$' + 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*', 'latin1');
@@ -20,10 +23,35 @@ export const CUSTOM = Buffer.from('FERRY-CUSTOM-' + 'MALWARE-SAMPLE', 'latin1');
 export const LATE = Buffer.from('FERRY-LATE-' + 'SIGNATURE-SAMPLE', 'latin1');
 
 const hex = (b: Buffer) => b.toString('hex');
+const BASE_SIGNATURES = `Eicar-Test-Signature:0:*:${hex(EICAR)}\nFerry-Test-Custom:0:*:${hex(CUSTOM)}\n`;
+const LATE_SIGNATURE = `Ferry-Test-Late:0:*:${hex(LATE)}\n`;
+
+/**
+ * An unsigned daily database (daily.cud, `sigtool --unsigned`) of the given version. clamd takes
+ * the version part of its VERSION answer ("ClamAV 1.4.6/2/Wed Dec  2 ...") from the daily
+ * database's header, as after a freshclam update: loose .ndb files leave it out, so with them a
+ * signature update cannot be seen in the version at all.
+ */
+function buildDaily(dbDir: string, version: number, signatures: string): void {
+  const build = tempDir('ferry-sigtool-');
+  try {
+    fs.writeFileSync(path.join(build, 'daily.ndb'), signatures);
+    fs.writeFileSync(path.join(build, 'COPYING'), 'Test signatures written by Ferry\'s test suite.\n');
+    const r = spawnSync(SIGTOOL!, ['--build=daily.cud', '--unsigned', `--cvd-version=${version}`, '--no-cdiff', `--datadir=${build}`], { cwd: build, input: 'ferry-test\n', encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0 || !fs.existsSync(path.join(build, 'daily.cud'))) throw new Error(`sigtool could not build daily.cud: ${r.stderr}${r.stdout}`);
+    // Renamed into place, so a clamd reloading meanwhile never reads half a file.
+    fs.copyFileSync(path.join(build, 'daily.cud'), path.join(dbDir, 'daily.cud.new'));
+    fs.renameSync(path.join(dbDir, 'daily.cud.new'), path.join(dbDir, 'daily.cud'));
+  } finally {
+    fs.rmSync(build, { recursive: true, force: true });
+  }
+}
 
 export class Clamd {
   readonly socket: string;
   private proc: ChildProcess | undefined;
+  /** The daily database's version when versioned (Clamd.start({ versioned: true })). */
+  private dailyVersion = 0;
 
   private constructor(
     readonly dir: string,
@@ -36,10 +64,16 @@ export class Clamd {
     return `unix:${this.socket}`;
   }
 
-  static async start(opts: { streamMaxLength?: string } = {}): Promise<Clamd> {
+  /** `versioned`: the signatures in a daily database of version 1, so that VERSION changes with addLateSignature(). */
+  static async start(opts: { streamMaxLength?: string; versioned?: boolean } = {}): Promise<Clamd> {
     const c = new Clamd(tempDir('ferry-clamd-'), opts.streamMaxLength ?? '2M');
     fs.mkdirSync(path.join(c.dir, 'db'));
-    fs.writeFileSync(path.join(c.dir, 'db', 'ferry-test.ndb'), `Eicar-Test-Signature:0:*:${hex(EICAR)}\nFerry-Test-Custom:0:*:${hex(CUSTOM)}\n`);
+    if (opts.versioned) {
+      c.dailyVersion = 1;
+      buildDaily(path.join(c.dir, 'db'), c.dailyVersion, BASE_SIGNATURES);
+    } else {
+      fs.writeFileSync(path.join(c.dir, 'db', 'ferry-test.ndb'), BASE_SIGNATURES);
+    }
     fs.writeFileSync(
       path.join(c.dir, 'clamd.conf'),
       [
@@ -85,9 +119,14 @@ export class Clamd {
     });
   }
 
-  /** Adds the "late" signature, RELOADs clamd and waits until it is in force. */
+  /**
+   * Adds the "late" signature, RELOADs clamd and waits until it is in force. Versioned: as a
+   * signature update does, a daily database one version newer that has it (VERSION changes);
+   * else a loose .ndb file (VERSION stays the same).
+   */
   async addLateSignature(): Promise<void> {
-    fs.writeFileSync(path.join(this.dir, 'db', 'ferry-late.ndb'), `Ferry-Test-Late:0:*:${hex(LATE)}\n`);
+    if (this.dailyVersion) buildDaily(path.join(this.dir, 'db'), ++this.dailyVersion, BASE_SIGNATURES + LATE_SIGNATURE);
+    else fs.writeFileSync(path.join(this.dir, 'db', 'ferry-late.ndb'), LATE_SIGNATURE);
     await this.command('zRELOAD\0');
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
@@ -95,6 +134,11 @@ export class Clamd {
       await new Promise((r) => setTimeout(r, 200));
     }
     throw new Error('clamd did not load the new signature');
+  }
+
+  /** clamd's VERSION answer, e.g. "ClamAV 1.4.6/2/Wed Dec  2 09:46:08 2026". */
+  version(): Promise<string> {
+    return this.command('zVERSION\0');
   }
 
   /** INSTREAM of a small buffer, as clamdscan would (test-side check, independent of Ferry's client). */

@@ -28,8 +28,7 @@ const ferries: TestFerry[] = [];
 const ADMIN = 'scan-test-admin-token-0123456789';
 
 async function ferryWith(scan: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<TestFerry> {
-  // memorySpoolLimit 0: working copies on disk (the in-memory spool is being changed by another branch of work).
-  const f = await startFerry({ ...extra, smtp: { memorySpoolLimit: 0 }, relay: { url: upstream.url }, offload: { minAttachmentSize: THRESHOLD }, scan: { engine: 'clamd', clamd: clamd.address, ...scan } });
+  const f = await startFerry({ ...extra, relay: { url: upstream.url }, offload: { minAttachmentSize: THRESHOLD }, scan: { engine: 'clamd', clamd: clamd.address, ...scan } });
   ferries.push(f);
   return f;
 }

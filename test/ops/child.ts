@@ -10,6 +10,8 @@ export interface ChildFerry {
   logs: Record<string, any>[];
   /** Resolves with the exit code (or the signal's name). */
   exited: Promise<number | string>;
+  /** What the process wrote to stderr so far. */
+  stderrText(): string;
   waitForLog(match: (l: Record<string, any>) => boolean, timeoutMs?: number): Promise<Record<string, any>>;
 }
 
@@ -19,7 +21,8 @@ export function spawnFerry(command: string, env: Record<string, string>, cwd: st
     cwd,
     // One process unless the test asks for a node of several (test/ops/cluster.test.ts): the
     // other tests are about what one process does, and each worker would cost a start-up.
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_PATH: path.join(ROOT, 'node_modules'), FERRY_PROCESSES: '1', ...env },
+    // Receipts to senders off: they would reach the next hop beside the messages a test counts.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_PATH: path.join(ROOT, 'node_modules'), FERRY_PROCESSES: '1', FERRY_SENDERS_RECEIPTS: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, any>[] = [];
@@ -46,6 +49,7 @@ export function spawnFerry(command: string, env: Record<string, string>, cwd: st
     proc,
     logs,
     exited,
+    stderrText: () => errText,
     waitForLog(match, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {

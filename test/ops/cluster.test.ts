@@ -229,3 +229,28 @@ describe('a node of two worker processes (processes: 2)', () => {
     for (const pid of workerPids) expect(stopped.has(pid)).toBe(true);
   }, 120_000);
 });
+
+describe('a node that cannot start', () => {
+  it('a port in use: the workers start side by side, the reason is printed once, and the node exits with status 1', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    const d = tempDir('ferry-cluster-busy-');
+    try {
+      const c = spawnFerry(
+        'start',
+        { FERRY_PROCESSES: '3', FERRY_DATA_DIR: d, FERRY_SMTP_HOST: '127.0.0.1', FERRY_SMTP_PORT: String(port), FERRY_WEB_HOST: '127.0.0.1', FERRY_WEB_PORT: String(await freePort()), FERRY_RELAY_URL: 'smtp://127.0.0.1:9', FERRY_LOG_LEVEL: 'info' },
+        d,
+      );
+      expect(await c.exited).toBe(1);
+      const said = c.stderrText().split('\n').filter((l) => l.includes('another program uses the port'));
+      expect(said).toHaveLength(1);
+      expect(said[0]).toContain(`127.0.0.1:${port}`);
+      // Three workers were started, not one after the other.
+      expect(c.logs.filter((l) => l.msg === 'a worker process could not start').length).toBeGreaterThanOrEqual(1);
+    } finally {
+      taken.close();
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  }, 180_000);
+});

@@ -77,7 +77,8 @@ function storedState(dir: string): { blobs: string[]; spool: string[]; transfers
   const db = new Database(path.join(dir, 'ferry.db'), { readonly: true });
   try {
     return {
-      blobs: listFiles(path.join(dir, 'blobs')),
+      // The stored attachments; each recipient's relayed copy (copy-*) is kept beside them.
+      blobs: listFiles(path.join(dir, 'blobs')).filter((f) => !path.basename(f).startsWith('copy-')),
       spool: listFiles(path.join(dir, 'spool')),
       transfers: db.prepare('select state from transfers').all() as { state: string }[],
     };
@@ -94,8 +95,16 @@ describe('graceful shutdown (SIGTERM to ferry start)', () => {
     const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
     expect([ready.status, await ready.text()]).toEqual([200, 'ready\n']);
     const c = await startTransfer(smtpPort, wire);
+    // A connection that is open but between transactions when the drain begins.
+    const idle = await RawSmtp.connect(smtpPort);
+    expect(await idle.cmd('EHLO idle.test')).toMatch(/^250/);
     child.proc.kill('SIGTERM');
     await child.waitForLog((l) => l.signal === 'SIGTERM');
+    // Its next command is refused with 421 4.3.2 (smtp-server answers every command so once its
+    // close timer is set: FerrySMTPServer.drain()), so the client takes the message elsewhere
+    // instead of starting a transaction that the shutdown would cut.
+    expect(await idle.cmd('MAIL FROM:<alice@example.com>')).toMatch(/^421 4\.3\.2 /);
+    idle.close();
 
     // Load balancers see the drain.
     const draining = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);

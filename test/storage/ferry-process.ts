@@ -27,6 +27,8 @@ export async function spawnFerry(role: 'start' | 'gateway' | 'web' | 'worker', c
     log: { level: 'info' },
     // One process per role unless the test says otherwise (a node of several is cli/cluster.ts's, test/ops/cluster.test.ts).
     processes: 1,
+    // Receipts to senders off: they would be queued beside the messages a test counts.
+    senders: { receipts: 'off' },
     ...config,
     smtp: { host: '127.0.0.1', hostname: 'ferry.test', ...config.smtp, ...(smtpPort && { port: smtpPort }) },
   };

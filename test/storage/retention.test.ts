@@ -73,7 +73,8 @@ describe('rule resolution', () => {
     ['bob@corp.example', [], 'sender_domain:corp.example', 45, 10, null],
   ] as const)('%s -> %j: %s, %d days', (sender, recipients, ruleId, days, limit, clampedBy) => {
     const d = resolveRetention(policy, { sender, recipients });
-    expect(d).toEqual({ ruleId, periodMs: days * DAY_MS, downloadLimit: limit, clampedBy });
+    // None of these rules asks for a password or says anything about receipts (test/storage/transfer-passwords.test.ts does).
+    expect(d).toEqual({ ruleId, periodMs: days * DAY_MS, downloadLimit: limit, clampedBy, requirePassword: false, receipts: null });
   });
 
   it('on equal periods the more specific rule is named', () => {

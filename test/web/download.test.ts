@@ -235,11 +235,11 @@ describe('download over HTTP', () => {
 });
 
 describe('read sizes of the file store', () => {
-  it('reads 1 MiB at a time, and less per download when many run at once (a shared 32 MiB budget)', () => {
+  it('reads 1 MiB at a time, and less per download when many run at once (two buffers each within a shared 32 MiB budget)', () => {
     expect(blobReadSize(1)).toBe(1024 * 1024);
-    expect(blobReadSize(32)).toBe(1024 * 1024);
-    expect(blobReadSize(33)).toBe(512 * 1024);
-    expect(blobReadSize(100)).toBe(256 * 1024);
+    expect(blobReadSize(16)).toBe(1024 * 1024);
+    expect(blobReadSize(17)).toBe(512 * 1024);
+    expect(blobReadSize(100)).toBe(128 * 1024);
     expect(blobReadSize(10_000)).toBe(64 * 1024);
   });
 });

@@ -88,6 +88,8 @@ export async function addTransfer(
     expiresAt?: number;
     /** The download limit a retention rule set on this transfer. */
     maxDownloads?: number | null;
+    /** hashTransferPassword() of a password: the transfer is password-protected (docs/passwords.md). */
+    passwordHash?: string | null;
   },
 ): Promise<Fixture> {
   const token = newToken();
@@ -104,6 +106,7 @@ export async function addTransfer(
     createdAt,
     expiresAt: opts.expiresAt ?? Date.now() + 7 * 86_400_000,
     maxDownloads: opts.maxDownloads ?? null,
+    passwordHash: opts.passwordHash ?? null,
   });
   const files: Fixture['files'] = [];
   for (const [i, f] of opts.files.entries()) {

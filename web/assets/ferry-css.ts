@@ -119,6 +119,30 @@ button.copy.done { color: var(--fg); }
 .notice p:first-child { margin-top: 0; }
 .notice p:last-child { margin-bottom: 0; }
 .status-code { color: var(--muted); font-size: 0.875rem; margin: 1.5rem 0 0; }
+/* The sender's management page (web/pages/manage.ts): per-recipient status, forms. */
+ul.fstatus { list-style: none; margin: 0.5rem 0 0; padding: 0; font-size: 0.9rem; }
+ul.fstatus li { margin: 0.25rem 0; overflow-wrap: anywhere; }
+ul.fstatus .fn { font-weight: 600; }
+ul.fstatus .extra { color: var(--muted); }
+.actions form { margin: 0; }
+.actions form + form { margin-top: 0.5rem; }
+.actions form .btn { width: 100%; }
+.panel { padding: 1rem 1.25rem; }
+.panel p:first-child { margin-top: 0; }
+h2.section { margin: 2rem 0 0.875rem; }
+form.row { display: flex; flex-wrap: wrap; align-items: flex-end; gap: 0.75rem 1rem; margin: 0.75rem 0 0; }
+label.field { display: flex; flex-direction: column; gap: 0.25rem; font-weight: 600; }
+input.num { font: inherit; min-height: 2.75rem; width: 7rem; padding: 0.375rem 0.625rem; border: 1px solid var(--muted); border-radius: 0.5rem; background: var(--card); color: var(--fg); }
+label.check { display: flex; align-items: center; gap: 0.625rem; min-height: 2.75rem; }
+label.check input { width: 1.25rem; height: 1.25rem; margin: 0; accent-color: var(--accent); flex: none; }
+input:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
+.btn.danger { background: var(--warn-bg); color: var(--warn-fg); border-color: var(--warn-fg); }
+.flash { padding: 0.875rem 1.25rem; margin: 0 0 1rem; font-weight: 600; }
+.flash.error { color: var(--warn-fg); background: var(--warn-bg); border-color: var(--warn-fg); }
+/* The password prompt of a protected transfer (web/pages/password.ts). */
+form.unlock { display: flex; flex-direction: column; align-items: flex-start; gap: 0.5rem; margin: 1rem 0 0; }
+input.pw { font: inherit; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace; letter-spacing: 0.04em; min-height: 2.75rem; width: 100%; max-width: 24rem; padding: 0.375rem 0.625rem; border: 1px solid var(--muted); border-radius: 0.5rem; background: var(--card); color: var(--fg); }
+form.unlock .hint { margin: 0 0 0.5rem; color: var(--muted); font-size: 0.875rem; }
 .vh { position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
 [hidden] { display: none !important; }
 @media (max-width: 36rem) {

@@ -8,9 +8,9 @@ import { globalPlugin } from './global.js';
  * What is logged is the normalised path, never the raw one: percent-escapes decoded, empty
  * segments dropped, and the query string left out altogether (admin requests may carry
  * `?token=`, and nothing in a query is needed to read a request log; `?…` says there was one).
- * Then the segment after `/t/`, and anything elsewhere long enough to hold a token, is replaced
+ * Then the segment after `/t/` (and `/m/`), and anything elsewhere long enough to hold a token, is replaced
  * by `h:` and the first 12 hex digits of its SHA-256, the same hash the database keeps
- * (transfers.token_hash), so an admin can find the transfer without the link being logged. Normalising first is what makes variants such
+ * (links.token_hash), so an admin can find the transfer without the link being logged. Normalising first is what makes variants such
  * as `/%74/<token>`, `/t//<token>` or `/T/<token>` come out redacted too, whatever they answer.
  */
 export function redactUrl(url: string): string {
@@ -21,7 +21,9 @@ export function redactUrl(url: string): string {
     .filter((s) => s !== '')
     .map(safeDecode);
   const out = segments.map((segment, i) => {
-    if (i === 1 && segments[0]!.toLowerCase() === 't') return short(segment);
+    // The token segment of a download link (/t/) and of a sender's management page (/m/), whatever
+    // its length: a link cut short by a line break is still most of a secret.
+    if (i === 1 && (segments[0]!.toLowerCase() === 't' || segments[0]!.toLowerCase() === 'm')) return short(segment);
     // Anywhere else, any run that could hold a token (27 or more base64url characters) goes:
     // a 404 for a mangled link path must not log the link either.
     return encodeURIComponent(segment).replace(/[A-Za-z0-9_-]{27,}/g, short);

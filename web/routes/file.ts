@@ -1,8 +1,9 @@
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import { downloadUse, getFile, type BlobStore, type Db, type StoredFile } from '../../storage/index.js';
 import { ByteCounter, downloadStart, logDownloadOnClose, type DownloadLog } from '../download-log.js';
 import { LimitReachedError, NotFoundError, UnavailableError } from '../errors.js';
+import { fileBody } from '../file-body.js';
 import { hasBody, planFileResponse } from '../file-response.js';
 import { downloadLimit } from '../limits.js';
 import { classifyRequest } from '../scanners.js';
@@ -69,7 +70,7 @@ export const fileRoutes: FastifyPluginAsync<FileRoutesOptions> = async (app, { d
         if (max > 0 && isGet && hasBody(plan.status)) {
           reservation = await downloadLog.reserve(downloadStart(request, transfer.id, file.idx, status, kind), max);
           if (reservation === undefined) throw new LimitReachedError(max, transfer.sender);
-        } else if (max > 0 && (await downloadUse(db, transfer.id)).used(file.idx) >= max) {
+        } else if (max > 0 && (await downloadUse(db, transfer.id, request.ferryLink?.id)).used(file.idx) >= max) {
           throw new LimitReachedError(max, transfer.sender);
         }
       } catch (err) {
@@ -122,9 +123,10 @@ export const fileRoutes: FastifyPluginAsync<FileRoutesOptions> = async (app, { d
         return reply.hijack();
       }
 
-      // pipeline() ties the two streams together: when Fastify destroys the counter (client
-      // gone), the blob stream is destroyed too, and the other way round.
-      const body = pipeline(blob, counter, (err) => {
+      // The blob into the response, counted (web/file-body.ts): a file store blob writes itself
+      // from two reused buffers; any other goes through the counter. Either way the blob stops
+      // when the client goes away, and a storage failure after the first byte is logged here.
+      const body = fileBody(blob, reply.raw, counter, (err) => {
         if (err && !ac.signal.aborted) {
           request.log.warn({ err, transferId: transfer.id, idx: file.idx }, 'blob read failed after the response started');
         }

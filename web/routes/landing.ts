@@ -37,7 +37,7 @@ export const landingRoutes: FastifyPluginAsync<LandingRoutesOptions> = async (ap
     try {
       files = await listFiles(db, transfer.id);
       scans = await scansOf(db, transfer.id);
-      if (max > 0) use = await downloadUse(db, transfer.id);
+      if (max > 0) use = await downloadUse(db, transfer.id, request.ferryLink?.id);
     } catch (err) {
       throw new UnavailableError('file listing failed', { cause: err });
     }

@@ -71,7 +71,7 @@ export const zipRoutes: FastifyPluginAsync<ZipRoutesOptions> = async (app, opts)
           reservation = await downloadLog.reserve(downloadStart(request, transfer.id, null, 200, kind), max);
           if (reservation === undefined) throw new LimitReachedError(max, transfer.sender);
         } else if (max > 0) {
-          const use = await downloadUse(db, transfer.id);
+          const use = await downloadUse(db, transfer.id, request.ferryLink?.id);
           if (files.some((f) => use.used(f.idx) >= max)) throw new LimitReachedError(max, transfer.sender);
         }
       } catch (err) {

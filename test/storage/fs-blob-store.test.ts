@@ -1,0 +1,127 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { Readable, Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileBlobStream, FsBlobStore } from '../../storage/index.js';
+import { tempDir } from '../helpers/ferry.js';
+import { sha256 } from '../helpers/mail.js';
+
+// The file store's read stream (storage/fs-blob-store.ts): read as any Readable, every chunk is
+// a buffer of its own; sent into a destination that is done with a chunk when its write calls
+// back (a socket, an HTTP response), it refills two buffers in turn. What a download relies on:
+// the exact bytes whatever the timing of the destination, and no reading once it has gone.
+
+const MiB = 1024 * 1024;
+const SIZE = 5 * MiB + 12_345;
+
+let dir: string;
+let store: FsBlobStore;
+let data: Buffer;
+
+beforeAll(async () => {
+  dir = tempDir('ferry-fs-blobs-');
+  store = new FsBlobStore(dir);
+  data = crypto.randomBytes(SIZE);
+  await store.put('t/file', Readable.from([data]));
+});
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * A destination that takes its time: it copies each chunk only when it calls back, a few ms
+ * later, as the kernel takes bytes from a slow socket. A buffer refilled before its write called
+ * back would arrive changed. `leaveAfter` makes it go away (close) after that many chunks.
+ */
+function slowSink(leaveAfter = Infinity) {
+  const got: Buffer[] = [];
+  const arrays = new Set<ArrayBufferLike>();
+  let writes = 0;
+  const sink = new Writable({
+    highWaterMark: 16 * 1024,
+    write(chunk: Buffer, _enc, cb) {
+      arrays.add(chunk.buffer);
+      if (++writes > leaveAfter) {
+        cb();
+        sink.destroy();
+        return;
+      }
+      setTimeout(() => {
+        got.push(Buffer.from(chunk));
+        cb();
+      }, 2 + (writes % 3) * 3);
+    },
+  });
+  return { sink, got, arrays, writes: () => writes };
+}
+
+async function openFile(range?: { start: number; end: number }): Promise<FileBlobStream> {
+  const s = await store.openRead('t/file', range ? { range } : {});
+  expect(s).toBeInstanceOf(FileBlobStream);
+  return s as FileBlobStream;
+}
+
+const closed = (s: Readable) => new Promise<void>((resolve) => (s.closed ? resolve() : s.once('close', () => resolve())));
+
+describe('file blob stream sent into a destination', () => {
+  it.each([
+    ['the whole file', undefined, 0, SIZE - 1],
+    ['a range across several reads', { start: 1000, end: 3 * MiB + 5 }, 1000, 3 * MiB + 5],
+    ['one byte', { start: SIZE - 1, end: SIZE - 1 }, SIZE - 1, SIZE - 1],
+  ])('%s: the exact bytes, from at most two buffers, each refilled only after its write called back', async (_what, range, start, end) => {
+    const s = await openFile(range);
+    const { sink, got, arrays } = slowSink();
+    let counted = 0;
+    s.sendTo(sink, (n) => (counted += n));
+    const finished = new Promise<void>((resolve, reject) => sink.once('finish', resolve).once('error', reject));
+    s.pipe(sink);
+    await finished;
+    await closed(s);
+    const body = Buffer.concat(got);
+    expect(body.length).toBe(end - start + 1);
+    expect(sha256(body)).toBe(sha256(data.subarray(start, end + 1)));
+    expect(counted).toBe(end - start + 1);
+    expect(arrays.size).toBeLessThanOrEqual(2);
+    expect(s.readableEnded).toBe(true);
+  });
+
+  it('stops reading and closes the file when the destination goes away', async () => {
+    const s = await openFile();
+    const { sink, writes } = slowSink(2);
+    let counted = 0;
+    s.sendTo(sink, (n) => (counted += n));
+    s.pipe(sink);
+    await closed(s);
+    expect(s.destroyed).toBe(true);
+    expect(s.readableEnded).toBe(false);
+    // Two written, a third handed over as the sink left, at most one more read under way then.
+    expect(writes()).toBeLessThanOrEqual(3);
+    expect(counted).toBeLessThan(SIZE);
+  });
+
+  it('piped into any other destination, it is an ordinary stream', async () => {
+    const s = await openFile();
+    const { sink, got } = slowSink();
+    s.sendTo(new Writable(), () => undefined);
+    await new Promise<void>((resolve, reject) => s.pipe(sink).once('finish', resolve).once('error', reject));
+    expect(sha256(Buffer.concat(got))).toBe(sha256(data));
+  });
+});
+
+describe('file blob stream read as a Readable', () => {
+  it('gives every chunk a buffer of its own, so a consumer may keep them all', async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of await openFile()) chunks.push(c as Buffer);
+    expect(chunks.length).toBeGreaterThan(2);
+    expect(new Set(chunks.map((c) => c.buffer)).size).toBe(chunks.length);
+    expect(sha256(Buffer.concat(chunks))).toBe(sha256(data));
+  });
+
+  it('reads 1 MiB at a time while few reads are open', async () => {
+    const s = await openFile();
+    expect(s.readableHighWaterMark).toBe(MiB);
+    const first = await new Promise<Buffer>((resolve) => s.once('data', resolve));
+    expect(first.length).toBe(MiB);
+    s.destroy();
+    await closed(s);
+  });
+});
