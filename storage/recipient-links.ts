@@ -1,7 +1,6 @@
 import type { Selectable } from 'kysely';
 import { appendAudit } from './audit.js';
 import type { Db } from './database.js';
-import { toTransfer, type Transfer } from './records.js';
 import type { LinksTable } from './schema.js';
 import { newId } from './tokens.js';
 
@@ -35,7 +34,7 @@ export function newLinkId(): string {
   return newId();
 }
 
-function toLink(r: Selectable<LinksTable>): RecipientLink {
+export function toLink(r: Selectable<LinksTable>): RecipientLink {
   return {
     id: r.id,
     transferId: r.transfer_id,
@@ -68,43 +67,6 @@ export async function addLinks(db: Db, transferId: string, links: NewLink[], now
 
 export async function setCopyBlobKey(db: Db, linkId: string, key: string): Promise<void> {
   await db.updateTable('links').set({ copy_blob_key: key }).where('id', '=', linkId).execute();
-}
-
-/**
- * The link whose token hashes to `tokenHash`, with its transfer, in one query. Whatever their
- * states: the caller decides what a revoked link or an expired transfer answers.
- */
-export async function findLinkByTokenHash(db: Db, tokenHash: string): Promise<{ link: RecipientLink; transfer: Transfer } | undefined> {
-  const r = await db
-    .selectFrom('links')
-    .innerJoin('transfers', 'transfers.id', 'links.transfer_id')
-    .selectAll('transfers')
-    .select([
-      'links.id as l_id',
-      'links.transfer_id as l_transfer_id',
-      'links.recipient as l_recipient',
-      'links.token_hash as l_token_hash',
-      'links.created_at as l_created_at',
-      'links.revoked_at as l_revoked_at',
-      'links.revoked_by as l_revoked_by',
-      'links.copy_blob_key as l_copy_blob_key',
-    ])
-    .where('links.token_hash', '=', tokenHash)
-    .executeTakeFirst();
-  if (!r) return undefined;
-  return {
-    link: toLink({
-      id: r.l_id,
-      transfer_id: r.l_transfer_id,
-      recipient: r.l_recipient,
-      token_hash: r.l_token_hash,
-      created_at: r.l_created_at,
-      revoked_at: r.l_revoked_at,
-      revoked_by: r.l_revoked_by,
-      copy_blob_key: r.l_copy_blob_key,
-    }),
-    transfer: toTransfer(r),
-  };
 }
 
 /** The transfer's links, the shared one included: oldest first, then by recipient (a stable order for pages and the CLI). */

@@ -2,7 +2,7 @@ import type { Selectable } from 'kysely';
 import { appendAudit } from './audit.js';
 import type { Db } from './database.js';
 import { storedName } from './filenames.js';
-import { addLinks, newLinkId, type NewLink } from './recipient-links.js';
+import { addLinks, newLinkId, toLink, type NewLink, type RecipientLink } from './recipient-links.js';
 import type { BlockReason } from './scan.js';
 import type { FilesTable, TransfersTable, TransferState } from './schema.js';
 
@@ -331,4 +331,41 @@ export async function downloadUse(db: Db, transferId: string, linkId?: string | 
     else byFile.set(Number(r.file_idx), Number(r.n));
   }
   return { used: (idx) => (byFile.get(idx) ?? 0) + zips };
+}
+
+/**
+ * The link whose token hashes to `tokenHash`, with its transfer, in one query. Whatever their
+ * states: the caller decides what a revoked link or an expired transfer answers.
+ */
+export async function findLinkByTokenHash(db: Db, tokenHash: string): Promise<{ link: RecipientLink; transfer: Transfer } | undefined> {
+  const r = await db
+    .selectFrom('links')
+    .innerJoin('transfers', 'transfers.id', 'links.transfer_id')
+    .selectAll('transfers')
+    .select([
+      'links.id as l_id',
+      'links.transfer_id as l_transfer_id',
+      'links.recipient as l_recipient',
+      'links.token_hash as l_token_hash',
+      'links.created_at as l_created_at',
+      'links.revoked_at as l_revoked_at',
+      'links.revoked_by as l_revoked_by',
+      'links.copy_blob_key as l_copy_blob_key',
+    ])
+    .where('links.token_hash', '=', tokenHash)
+    .executeTakeFirst();
+  if (!r) return undefined;
+  return {
+    link: toLink({
+      id: r.l_id,
+      transfer_id: r.l_transfer_id,
+      recipient: r.l_recipient,
+      token_hash: r.l_token_hash,
+      created_at: r.l_created_at,
+      revoked_at: r.l_revoked_at,
+      revoked_by: r.l_revoked_by,
+      copy_blob_key: r.l_copy_blob_key,
+    }),
+    transfer: toTransfer(r),
+  };
 }
