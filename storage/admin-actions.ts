@@ -33,7 +33,7 @@ async function must(db: Db, id: string): Promise<Transfer> {
 }
 
 /** No sweeper works on the row now (a live claim means its files may be going right now). */
-const unclaimed = (now: number) => (eb: any) => eb.or([eb('sweep_claim', 'is', null), eb('sweep_claimed_at', '<', now - LEASE_MS)]);
+export const unclaimed = (now: number) => (eb: any) => eb.or([eb('sweep_claim', 'is', null), eb('sweep_claimed_at', '<', now - LEASE_MS)]);
 
 /** "1 to 90 days"; "1 hour to 90 days" when a bound is not whole days (never "0 days"). */
 function span(min: number, max: number): string {

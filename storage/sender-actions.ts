@@ -1,5 +1,5 @@
 import { Transform } from 'node:stream';
-import { revokeTransfer, AdminActionError } from './admin-actions.js';
+import { revokeTransfer, unclaimed, AdminActionError } from './admin-actions.js';
 import { appendAudit, listAudit } from './audit.js';
 import { BlobNotFoundError, type BlobStore } from './blob-store.js';
 import type { Db } from './database.js';
@@ -105,7 +105,6 @@ export async function senderExpiryBounds(db: Db, t: Transfer, fallback: Retentio
   return latest >= earliest ? { earliest, latest, cap } : undefined;
 }
 
-const LEASE_MS = 10 * 60_000;
 
 /**
  * Moves the expiry (longer or shorter) within senderExpiryBounds. Unlike an admin's change, the
@@ -129,7 +128,7 @@ export async function setExpiryBySender(db: Db, t: Transfer, expiresAt: number, 
       .where('purged_at', 'is', null)
       .where('expires_at', '>', now)
       // No sweeper works on the row now (the same lease admin-actions.ts respects).
-      .where((eb) => eb.or([eb('sweep_claim', 'is', null), eb('sweep_claimed_at', '<', now - LEASE_MS)]))
+      .where(unclaimed(now))
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) throw new SenderActionError('busy', `transfer ${t.id} changed meanwhile or is being swept; try again`);
     await appendAudit(trx as unknown as Db, {
