@@ -115,7 +115,10 @@ describe.skipIf(!!sharedReason)('roles in separate processes sharing S3 (Ceph RG
     for (const [i, gw] of [gw1!, gw2!].entries()) {
       const t = nodemailer.createTransport({ host: '127.0.0.1', port: gw.smtpPort!, secure: false, ignoreTLS: true });
       await t.sendMail({ from: 'alice@example.com', to: 'bob@example.net', subject: `shared ${i}`, text: 'x', attachments: [{ filename: `f${i}.bin`, content: files[i]! }] });
-      const [link] = await fileLinks(upstream.messages.at(-1)!.raw, url2);
+      // Its own message, by subject: the upstream is shared with the other processes of this file.
+      const mine = upstream.messages.find((m) => m.raw.toString('latin1').includes(`Subject: shared ${i}\r\n`));
+      expect(mine, `the message "shared ${i}" reached the next hop`).toBeDefined();
+      const [link] = await fileLinks(mine!.raw, url2);
       expect(link).toMatch(new RegExp(`^${url2}/t/`));
       // Served by web 2 (the link's host) and by web 1 alike.
       expect(sha256((await download(link!)).body)).toBe(sha256(files[i]!));
