@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
-# Ferry: large-attachment offloading SMTP gateway. Multi-stage: the build stage compiles the
-# TypeScript and the native SQLite module; the runtime stage holds only the compiled code and the
-# production dependencies, and runs as the unprivileged "node" user.
+# Ferry: large-attachment offloading SMTP gateway. Multi-stage: the build stage bundles the
+# TypeScript and builds the native SQLite module; the runtime stage holds only the bundle and
+# the production dependencies, and runs as the unprivileged "node" user.
 #
 #   docker build -t ferry .
 #   docker run -p 2525:2525 -p 8080:8080 -v ferry-data:/data ferry
@@ -30,9 +30,9 @@ COPY gateway ./gateway
 COPY storage ./storage
 COPY web ./web
 COPY worker ./worker
-COPY admin ./admin
-COPY worker ./worker
-# npm ci runs the "prepare" script, which compiles to dist/; then the dev dependencies go.
+COPY scripts/build.mjs ./scripts/build.mjs
+# npm ci runs the "prepare" script, which bundles the CLI into dist/ (scripts/build.mjs, esbuild);
+# then the dev dependencies go.
 RUN npm ci --no-audit --no-fund \
  && npm prune --omit=dev --no-audit --no-fund \
  && npm cache clean --force

@@ -1,14 +1,11 @@
 #!/usr/bin/env node
-// `npm start`'s prestart: compile only when a source changed since the last build. `npm ci`
-// already built dist/ (the "prepare" script), and a full `tsc` takes 20-60 s, which is what
-// made every start slow; this check takes a few milliseconds.
+// `npm start`'s prestart: build only when a source changed since the last build. `npm ci`
+// already built dist/ (the "prepare" script); this check takes a few milliseconds.
 //
-// Stale means: a source file (the folders tsconfig.build.json includes) has no compiled file,
-// or a source, a tsconfig file or package-lock.json is newer than the oldest compiled file of
-// today's sources. tsc rewrites every output on each build, so that oldest output marks when the
-// last build ran. Outputs of sources that no longer exist (a file moved or removed) stay in
-// dist/ and are ignored: counting them would make every start build. A `git pull` or checkout
-// gives the files it changes a fresh mtime, so it is seen too.
+// Stale means: dist/cli/main.js is missing, or a source (the folders tsconfig.build.json
+// includes), a tsconfig file, package-lock.json or the build script is newer than it. The build
+// (scripts/build.mjs) writes dist/ afresh, so main.js's time is the time of the last build. A
+// `git pull` or checkout gives the files it changes a fresh mtime, so it is seen too.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,23 +28,16 @@ function walk(dir, visit) {
 }
 
 function stale() {
-  if (!fs.existsSync(dist)) return 'dist/ is missing';
-  const build = JSON.parse(fs.readFileSync(path.join(root, 'tsconfig.build.json'), 'utf8'));
-  const inputs = ['tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((f) => path.join(root, f));
-  const sources = [];
-  for (const dir of build.include ?? []) walk(path.join(root, dir), (p) => p.endsWith('.ts') && !p.endsWith('.d.ts') && !p.endsWith('.test.ts') && sources.push(p));
-  let oldestOut = Infinity;
-  for (const src of sources) {
-    const out = path.join(dist, path.relative(root, src)).replace(/\.ts$/, '.js');
-    let m;
-    try {
-      m = fs.statSync(out).mtimeMs;
-    } catch {
-      return `${path.relative(root, out)} is missing`;
-    }
-    oldestOut = Math.min(oldestOut, m);
+  const stamp = path.join(dist, 'cli', 'main.js');
+  let builtAt;
+  try {
+    builtAt = fs.statSync(stamp).mtimeMs;
+  } catch {
+    return 'dist/ is missing';
   }
-  inputs.push(...sources);
+  const build = JSON.parse(fs.readFileSync(path.join(root, 'tsconfig.build.json'), 'utf8'));
+  const inputs = ['tsconfig.json', 'tsconfig.build.json', 'package-lock.json', 'scripts/build.mjs'].map((f) => path.join(root, f));
+  for (const dir of build.include ?? []) walk(path.join(root, dir), (p) => p.endsWith('.ts') && !p.endsWith('.test.ts') && inputs.push(p));
   for (const p of inputs) {
     let m;
     try {
@@ -55,7 +45,7 @@ function stale() {
     } catch {
       continue;
     }
-    if (m > oldestOut) return `${path.relative(root, p)} changed since the last build`;
+    if (m > builtAt) return `${path.relative(root, p)} changed since the last build`;
   }
   return undefined;
 }
@@ -63,6 +53,6 @@ function stale() {
 const why = stale();
 if (why) {
   console.error(`ferry: building (${why})...`);
-  const r = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }

@@ -6,11 +6,20 @@
 // 'base64') inside libbase64 counts as base64 decoding, and a native write under an fs stream
 // as a storage write. Node's stream internals are a category of their own (the cost of piping).
 // Start-up (loading modules) is left out of the percentages: it is paid once per process.
+// Ferry runs as a bundle (scripts/build.mjs): each frame in dist/cli/ is first mapped back to the
+// source file it came from (a package in node_modules or one of Ferry's own .ts files) through
+// the source map beside the bundle, so the categories below see the same paths as before.
+
+import fs from 'node:fs';
+import { SourceMap } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 interface CallFrame {
   functionName: string;
   url: string;
   lineNumber: number;
+  columnNumber: number;
 }
 interface ProfileNode {
   id: number;
@@ -34,6 +43,8 @@ export interface ProfileSummary {
   categories: { category: string; ms: number; pctOfBusy: number }[];
   topFunctions: { fn: string; where: string; category: string; ms: number; pctOfBusy: number }[];
   sendSeconds?: number;
+  /** How many processes' profiles were summed (the primary and each worker of the node). */
+  processes?: number;
 }
 
 const STARTUP = 'start-up (loading modules)';
@@ -42,11 +53,11 @@ const FS_WRITES = 'storage writes (fs)';
 const RULES: [RegExp, string][] = [
   [/\/smtp-server\//, 'SMTP parsing (smtp-server)'],
   [/libbase64|\/gateway\/(uudecode|base64)/, 'base64 decoding'],
-  [/mailsplit|\/gateway\/(mime-parts|line-ends)\.js/, 'MIME splitting (mailsplit)'],
-  [/internal\/crypto\/hash|\/gateway\/hash-counter\.js/, 'hashing (SHA-256)'],
-  [/internal\/fs\/|node:fs|\/storage\/(fs-blob-store|durable-file)\.js|\/gateway\/spool\.js/, FS_WRITES],
-  [/better-sqlite3|kysely|\/storage\/(records|database|open|migrations)\.js/, 'database (SQLite)'],
-  [/\/nodemailer\/|\/gateway\/relay\.js/, 'relay to the next hop (nodemailer)'],
+  [/mailsplit|\/gateway\/(mime-parts|line-ends)\.[jt]s/, 'MIME splitting (mailsplit)'],
+  [/internal\/crypto\/hash|\/gateway\/hash-counter\.[jt]s/, 'hashing (SHA-256)'],
+  [/internal\/fs\/|node:fs|\/storage\/(fs-blob-store|durable-file)\.[jt]s|\/gateway\/spool\.[jt]s/, FS_WRITES],
+  [/better-sqlite3|kysely|\/storage\/(records|database|open|migrations)\.[jt]s/, 'database (SQLite)'],
+  [/\/nodemailer\/|\/gateway\/relay\.[jt]s/, 'relay to the next hop (nodemailer)'],
   [/pino|thread-stream|sonic-boom/, 'logging (pino)'],
   [/\/gateway\/notice/, 'notice (rewritten message)'],
   [/\/gateway\//, 'Ferry gateway, other'],
@@ -71,15 +82,40 @@ function categoryOf(cf: CallFrame): string | undefined {
   return undefined;
 }
 
+const ROOT_URL = pathToFileURL(path.resolve(import.meta.dirname, '..', '..')).href + '/';
+
 function shortUrl(url: string): string {
   const i = url.lastIndexOf('/node_modules/');
   if (i >= 0) return url.slice(i + 14);
-  const d = url.indexOf('/dist/');
-  if (d >= 0) return url.slice(d + 6);
+  if (url.startsWith(ROOT_URL)) return url.slice(ROOT_URL.length);
   return url || '(native)';
 }
 
+/** Rewrites the frames of bundled files (dist/cli/*.js) to the source files their maps name. */
+function mapBundleFrames(p: CpuProfile): void {
+  const maps = new Map<string, { map: SourceMap; dir: string } | null>();
+  for (const n of p.nodes) {
+    const cf = n.callFrame;
+    if (!/\/dist\/cli\/[^/]+\.js$/.test(cf.url)) continue;
+    let m = maps.get(cf.url);
+    if (m === undefined) {
+      try {
+        const file = fileURLToPath(cf.url);
+        m = { map: new SourceMap(JSON.parse(fs.readFileSync(`${file}.map`, 'utf8'))), dir: path.dirname(file) };
+      } catch {
+        m = null;
+      }
+      maps.set(cf.url, m);
+    }
+    const e = m?.map.findEntry(cf.lineNumber, cf.columnNumber) as { originalSource?: string; originalLine?: number } | undefined;
+    if (!m || !e?.originalSource) continue;
+    cf.url = e.originalSource.startsWith('file:') ? e.originalSource : pathToFileURL(path.resolve(m.dir, e.originalSource)).href;
+    cf.lineNumber = e.originalLine ?? cf.lineNumber;
+  }
+}
+
 export function summariseProfile(p: CpuProfile): ProfileSummary {
+  mapBundleFrames(p);
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const n of p.nodes) {
@@ -144,8 +180,42 @@ export function summariseProfile(p: CpuProfile): ProfileSummary {
   };
 }
 
+/**
+ * Every process's profile in `dir` (`--cpu-prof-dir`: the primary and each worker write one),
+ * summed into one summary of the node: with two workers sharing the messages, one process's
+ * profile would show half the work, or none of it (the primary). Undefined when there is none.
+ */
+export function summariseProfileDir(dir: string): ProfileSummary | undefined {
+  const parts = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => summariseProfile(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as CpuProfile));
+  if (!parts.length) return undefined;
+  const busyMs = parts.reduce((a, p) => a + p.busyMs, 0);
+  const pct = (ms: number) => (busyMs ? (100 * ms) / busyMs : 0);
+  const cats = new Map<string, number>();
+  const fns = new Map<string, { fn: string; where: string; category: string; ms: number }>();
+  for (const p of parts) {
+    for (const c of p.categories) cats.set(c.category, (cats.get(c.category) ?? 0) + c.ms);
+    for (const f of p.topFunctions) {
+      const key = `${f.fn}@${f.where}`;
+      const e = fns.get(key) ?? { fn: f.fn, where: f.where, category: f.category, ms: 0 };
+      e.ms += f.ms;
+      fns.set(key, e);
+    }
+  }
+  return {
+    profileMs: Math.max(...parts.map((p) => p.profileMs)),
+    busyMs,
+    startupMs: parts.reduce((a, p) => a + p.startupMs, 0),
+    categories: [...cats].sort((a, b) => b[1] - a[1]).map(([category, ms]) => ({ category, ms, pctOfBusy: pct(ms) })),
+    topFunctions: [...fns.values()].sort((a, b) => b.ms - a.ms).slice(0, 15).map((f) => ({ ...f, pctOfBusy: pct(f.ms) })),
+    processes: parts.length,
+  };
+}
+
 export function formatProfile(s: ProfileSummary): string {
-  const lines = [`CPU profile of Ferry: ${s.busyMs.toFixed(0)} ms busy (plus ${s.startupMs.toFixed(0)} ms start-up, left out) over ${(s.profileMs / 1000).toFixed(1)} s of process life${s.sendSeconds ? ` (message: ${s.sendSeconds.toFixed(2)} s under the profiler)` : ''}`];
+  const lines = [`CPU profile of Ferry${s.processes && s.processes > 1 ? ` (${s.processes} processes summed)` : ''}: ${s.busyMs.toFixed(0)} ms busy (plus ${s.startupMs.toFixed(0)} ms start-up, left out) over ${(s.profileMs / 1000).toFixed(1)} s of process life${s.sendSeconds ? ` (message: ${s.sendSeconds.toFixed(2)} s under the profiler)` : ''}`];
   for (const c of s.categories) lines.push(`  ${c.pctOfBusy.toFixed(1).padStart(5)} %  ${c.ms.toFixed(0).padStart(7)} ms  ${c.category}`);
   lines.push('  top functions (self time):');
   for (const f of s.topFunctions.slice(0, 10)) lines.push(`  ${f.pctOfBusy.toFixed(1).padStart(5)} %  ${f.fn} (${f.where}) [${f.category}]`);

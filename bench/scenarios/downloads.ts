@@ -6,7 +6,7 @@ import { startFerryChild, type FerryChild } from '../lib/ferry-child.js';
 import { sendOne } from '../lib/load.js';
 import { generateMessage } from '../lib/message.js';
 import { MiB, procAvailable, readTreeCpuMs, readTreeMemory, resetPeak } from '../lib/proc.js';
-import { formatProfile, summariseProfile, type ProfileSummary } from '../lib/profile.js';
+import { formatProfile, summariseProfileDir, type ProfileSummary } from '../lib/profile.js';
 import { flag, num, type ScenarioDef } from '../lib/registry.js';
 import { environment, summarise, type ScenarioReport } from '../lib/report.js';
 import { curlDownloads, startNginx, type NginxInstance, type Transfer } from '../lib/services.js';
@@ -178,9 +178,8 @@ export const downloadsScenario: ScenarioDef = {
       await nginx?.stop();
       await ferry?.stop();
       if (profDir) {
-        const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-        if (file) profile = summariseProfile(JSON.parse(fs.readFileSync(path.join(profDir, file), 'utf8')));
-        else errors.push('profile: the profiled Ferry wrote no .cpuprofile');
+        profile = summariseProfileDir(profDir);
+        if (!profile) errors.push('profile: the profiled Ferry wrote no .cpuprofile');
         fs.rmSync(profDir, { recursive: true, force: true });
       }
     }

@@ -5,7 +5,7 @@ import { startFerryChild, type FerryChild } from '../lib/ferry-child.js';
 import { DiskSampler, sendOne } from '../lib/load.js';
 import { generateMessage } from '../lib/message.js';
 import { MiB, procAvailable, readTreeMemory, resetPeak } from '../lib/proc.js';
-import { formatProfile, summariseProfile, type ProfileSummary } from '../lib/profile.js';
+import { formatProfile, summariseProfileDir, type ProfileSummary } from '../lib/profile.js';
 import { flag, num, type ScenarioDef } from '../lib/registry.js';
 import { environment, summarise, type ScenarioReport } from '../lib/report.js';
 import { startPostfix, startSmtpSink, type PostfixInstance, type SmtpSink } from '../lib/services.js';
@@ -116,9 +116,8 @@ export const largeScenario: ScenarioDef = {
           const t = await sendOne(ferry.smtpPort, generateMessage({ attachmentSize: attachment, seed: 'large-profile' }));
           await ferry.stop();
           ferry = undefined;
-          const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-          if (!file) throw new Error('the profiled Ferry wrote no .cpuprofile');
-          profile = summariseProfile(JSON.parse(fs.readFileSync(path.join(profDir, file), 'utf8')));
+          profile = summariseProfileDir(profDir);
+          if (!profile) throw new Error('the profiled Ferry wrote no .cpuprofile');
           profile.sendSeconds = t.totalMs / 1000;
           ctx.log(`profile: ${(t.totalMs / 1000).toFixed(2)} s under the profiler; CPU by category written to the report`);
         } catch (err) {

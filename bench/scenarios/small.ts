@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startFerryChild, type FerryChild } from '../lib/ferry-child.js';
-import { formatProfile, summariseProfile, type ProfileSummary } from '../lib/profile.js';
+import { formatProfile, summariseProfileDir, type ProfileSummary } from '../lib/profile.js';
 import { flag, num, type ScenarioDef } from '../lib/registry.js';
 import { environment, summarise, type Metric, type ScenarioReport } from '../lib/report.js';
 import { runSmtpSource, startPostfix, startSmtpSink, type PostfixInstance, type SmtpSink } from '../lib/services.js';
@@ -83,9 +83,8 @@ export const smallScenario: ScenarioDef = {
       await postfix?.stop();
       await sink?.stop();
       if (profDir) {
-        const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-        if (file) profile = summariseProfile(JSON.parse(fs.readFileSync(path.join(profDir, file), 'utf8')));
-        else errors.push('profile: the profiled Ferry wrote no .cpuprofile');
+        profile = summariseProfileDir(profDir);
+        if (!profile) errors.push('profile: the profiled Ferry wrote no .cpuprofile');
         fs.rmSync(profDir, { recursive: true, force: true });
       }
     }

@@ -68,13 +68,13 @@ describe.skipIf(!built)('CLI start-up time (compiled)', () => {
 });
 
 describe('npm start builds only when a source changed (scripts/build-if-stale.mjs)', () => {
-  // A project of its own: one source file, the script, and this checkout's TypeScript.
+  // A project of its own: one source file, the two scripts, and this checkout's esbuild.
   function project(): string {
     const dir = tempDir('ferry-prestart-');
     dirs.push(dir);
     fs.mkdirSync(path.join(dir, 'scripts'));
     fs.mkdirSync(path.join(dir, 'cli'));
-    fs.copyFileSync(path.join(ROOT, 'scripts', 'build-if-stale.mjs'), path.join(dir, 'scripts', 'build-if-stale.mjs'));
+    for (const f of ['build-if-stale.mjs', 'build.mjs']) fs.copyFileSync(path.join(ROOT, 'scripts', f), path.join(dir, 'scripts', f));
     fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
     fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', outDir: 'dist', rootDir: '.', types: [] } }));
     fs.writeFileSync(path.join(dir, 'tsconfig.build.json'), JSON.stringify({ extends: './tsconfig.json', include: ['cli'] }));

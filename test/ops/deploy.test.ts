@@ -176,12 +176,23 @@ describe('Dockerfile', () => {
       const parts = x.args.split(/\s+/);
       for (const src of parts.slice(0, -1)) {
         expect(fs.existsSync(path.join(ROOT, src)), `COPY ${src}`).toBe(true);
-        expect(ignored.some((p) => src === p || src.startsWith(`${p}/`)), `COPY ${src} is in .dockerignore`).toBe(false);
+        // The last pattern that matches decides; "!pattern" lets a path through again.
+        let isIgnored = false;
+        for (const p of ignored) {
+          const pat = p.replace(/^!/, '');
+          if (src === pat || src.startsWith(`${pat}/`)) isIgnored = !p.startsWith('!');
+        }
+        expect(isIgnored, `COPY ${src} is in .dockerignore`).toBe(false);
       }
     }
     // What the build stage compiles is what tsconfig.build.json includes.
     const include = (JSON.parse(read('tsconfig.build.json')) as { include: string[] }).include.filter((d) => fs.existsSync(path.join(ROOT, d)));
     for (const d of include) expect(ins.some((x) => x.op === 'COPY' && x.args === `${d} ./${d}`), `COPY ${d}`).toBe(true);
+    // ... and the script `npm ci` runs to bundle it (package.json's "build").
+    expect((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.build).toBe('node scripts/build.mjs');
+    const copied = ins.findIndex((x) => x.op === 'COPY' && x.args === 'scripts/build.mjs ./scripts/build.mjs');
+    expect(copied).toBeGreaterThan(-1);
+    expect(copied).toBeLessThan(ins.findIndex((x) => x.op === 'RUN' && x.args.startsWith('npm ci')));
   });
 });
 

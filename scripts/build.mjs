@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// `npm run build` (and `npm ci`'s prepare): bundles the CLI into dist/cli/ with esbuild, one file
+// per entry (main.js, and node-worker.js for the cluster's workers) plus shared chunks, all in
+// one folder (cli/cluster.ts finds node-worker.js beside the chunk that runs it).
+//
+// Why a bundle and not tsc's one file per module: a process that loads hundreds of module files
+// spends most of its start in the module loaders (resolving, opening, stat-ing, compiling each
+// file; docs/performance.md, "Start-up"). The bundle halves the time to "Ferry is running" and
+// what each process holds at rest. What is loaded only when configured stays lazy: each dynamic
+// import() is a chunk of its own. Types are checked by `npm run typecheck` (`npm test`), not here.
+//
+// Left outside the bundle, loaded from node_modules at run time:
+//   better-sqlite3  a native addon (its .node file is found relative to its own package)
+//   pino, pino-pretty, thread-stream  pino starts transports in worker threads by module name
+//   @aws-sdk/*, @smithy/*, pg  loaded through createRequire only when S3 or PostgreSQL is
+//                   configured (storage/s3-blob-store.ts, storage/postgres.ts)
+import fs from 'node:fs';
+import path from 'node:path';
+import * as esbuild from 'esbuild';
+
+const root = path.resolve(import.meta.dirname, '..');
+const out = path.join(root, 'dist');
+const entries = ['cli/main.ts', 'cli/node-worker.ts'].map((f) => path.join(root, f)).filter((f) => fs.existsSync(f));
+
+fs.rmSync(out, { recursive: true, force: true });
+await esbuild.build({
+  absWorkingDir: root,
+  entryPoints: entries,
+  outdir: path.join(out, 'cli'),
+  entryNames: '[name]',
+  chunkNames: '[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20.19',
+  // NB no minifying: stack traces in logs stay readable. keepNames: esbuild renames clashing
+  // top-level names across modules; errors and classes keep the names they were given.
+  keepNames: true,
+  // Maps for the bench's profiles (bench/lib/profile.ts maps each frame back to its source file).
+  sourcemap: 'linked',
+  sourcesContent: false,
+  external: ['better-sqlite3', 'pino', 'pino-pretty', 'thread-stream', '@aws-sdk/*', '@smithy/*', 'pg', 'pg-native'],
+  // NB CommonJS packages inside an ES module bundle call require() for Node's built-ins, which
+  // an ES module does not have: give each output file one of its own.
+  banner: { js: "import { createRequire as __ferryCreateRequire } from 'node:module'; const require = __ferryCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
