@@ -6,6 +6,7 @@ import type { Role } from './start.js';
 // Fastify or the S3 SDK. Each command answers within a second (test/cli/startup-time.test.ts).
 
 const USAGE = `Usage: ferry <command> [--config FILE]
+       ferry transfers|queue|rules ... --server URL    (token in FERRY_CLI_TOKEN)
 
 Commands:
   start          run every role in one process: gateway, web and worker
@@ -26,7 +27,13 @@ Commands:
                  read a password from standard input and print a line for smtp.auth.usersFile
 
 Configuration comes from FILE (default ./ferry.yaml if present), then FERRY_* environment
-variables (smtp.port -> FERRY_SMTP_PORT). See the README for every key.`;
+variables (smtp.port -> FERRY_SMTP_PORT). See the README for every key.
+
+--server URL (or FERRY_CLI_SERVER) runs transfers, queue and rules through that Ferry's admin
+API with the token in FERRY_CLI_TOKEN, without the configuration; the server enforces the
+token's role (a read-only token may look, not change). See docs/admin.md.`;
+
+const REMOTE_COMMANDS = ['transfers', 'queue', 'rules'];
 
 export async function main(argv: string[]): Promise<void> {
   let args;
@@ -43,6 +50,26 @@ export async function main(argv: string[]): Promise<void> {
   if (args.command === 'hash-password') {
     const { hashPasswordCommand } = await import('./hash-password.js');
     process.exit(await hashPasswordCommand(args.rest));
+  }
+  // FERRY_CLI_SERVER in an admin's profile applies to the remote commands only; --server given
+  // to another command is a mistake worth saying.
+  if (args.server !== undefined || (process.env.FERRY_CLI_SERVER && REMOTE_COMMANDS.includes(args.command))) {
+    if (!REMOTE_COMMANDS.includes(args.command)) {
+      console.error(`ferry: --server (FERRY_CLI_SERVER) goes with ${REMOTE_COMMANDS.join(', ')}; ferry ${args.command} runs on the Ferry host with its configuration`);
+      process.exit(2);
+    }
+    const { AdminApiClient } = await import('./admin-client.js');
+    const { UsageError } = await import('./admin-output.js');
+    let api;
+    try {
+      api = AdminApiClient.fromArgs(args.server)!;
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      console.error(`ferry: ${err.message}`);
+      process.exit(2);
+    }
+    process.exitCode = await remoteCommand(args.command, api, args.rest);
+    return;
   }
   const { ConfigError, loadConfig } = await import('../config/index.js');
   let config;
@@ -106,5 +133,16 @@ export async function main(argv: string[]): Promise<void> {
     default:
       console.error(`ferry: unknown command "${args.command}"\n\n${USAGE}`);
       process.exit(2);
+  }
+}
+
+async function remoteCommand(command: string, api: import('./admin-client.js').AdminApiClient, rest: string[]): Promise<number> {
+  switch (command) {
+    case 'transfers':
+      return (await import('./transfers.js')).transfersCommand(api, rest);
+    case 'queue':
+      return (await import('./queue.js')).queueCommand(api, rest);
+    default:
+      return (await import('./rules.js')).rulesCommand(api, rest);
   }
 }

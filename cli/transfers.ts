@@ -1,32 +1,15 @@
 import type { Config } from '../config/schema.js';
-import {
-  AdminActionError,
-  BadCursorError,
-  DAY_MS,
-  deleteTransferNow,
-  holdTransfer,
-  recipientStatus,
-  recipientStatusJson,
-  releaseTransfer,
-  retentionBounds,
-  revokeRecipientLinks,
-  revokeTransfer,
-  searchTransfers,
-  setTransferExpiry,
-  shownState,
-  transferDetail,
-  transferJson,
-  type RecipientStatus,
-  type Transfer,
-  type TransferState,
-} from '../storage/index.js';
-import { bytes, cliActor, openAdminStorage, parseDate, parseFlags, parseNumber, printable, table, UsageError, when } from './admin-output.js';
+import { AdminActionError, BadCursorError, shownState, transferJson, type RecipientStatus, type Transfer } from '../storage/index.js';
+import { AdminApiClient, AdminApiError } from './admin-client.js';
+import { bytes, parseFlags, parseNumber, printable, table, UsageError, when } from './admin-output.js';
+import { localTransfers, remoteTransfers, type TransfersSource } from './transfers-source.js';
 
 // `ferry transfers list|show|revoke|extend|hold|release|delete` against the configured
-// database and blob store (a running Ferry need not be stopped). Every change is recorded in
-// the audit log as cli:USER.
+// database and blob store (a running Ferry need not be stopped), or with --server against a
+// running Ferry's admin API (cli/transfers-source.ts). Every change is recorded in the audit
+// log: as cli:USER, or as admin:NAME of the token.
 
-export const TRANSFERS_USAGE = `Usage: ferry transfers <command> [options] [--config FILE]
+export const TRANSFERS_USAGE = `Usage: ferry transfers <command> [options] [--config FILE | --server URL]
 
   list [--sender S] [--recipient R] [--file NAME] [--from DATE] [--to DATE]
        [--state live|expired|revoked|deleted|pending|held] [--limit N] [--cursor C] [--json]
@@ -42,7 +25,10 @@ export const TRANSFERS_USAGE = `Usage: ferry transfers <command> [options] [--co
   delete ID --yes              delete the files now; links answer 404
 
   DATE is 2026-12-01 or 2026-12-01T10:00:00Z (UTC). --from and --to include a day given as a
-  date: --from 2026-12-01 --to 2026-12-01 lists that day's transfers.`;
+  date: --from 2026-12-01 --to 2026-12-01 lists that day's transfers.
+
+  --server https://ferry.example.org: through that Ferry's admin API, with the token in
+  FERRY_CLI_TOKEN (a read-only token may list and show; docs/admin.md).`;
 
 const STATES = ['live', 'expired', 'revoked', 'deleted', 'pending', 'held'] as const;
 
@@ -88,7 +74,7 @@ export function recipientsTable(recipients: RecipientStatus[]): string {
 }
 
 export async function transfersCommand(
-  config: Config,
+  from: Config | AdminApiClient,
   args: string[],
   io: { out: (s: string) => void; err: (s: string) => void } = { out: console.log, err: console.error },
 ): Promise<number> {
@@ -97,7 +83,7 @@ export async function transfersCommand(
     io.err(TRANSFERS_USAGE);
     return 2;
   }
-  let storage;
+  let source: TransfersSource | undefined;
   try {
     const f = parseFlags(`transfers ${sub}`, rest, {
       sender: { type: 'string' },
@@ -118,9 +104,16 @@ export async function transfersCommand(
     const id = f.positionals[0];
     if (sub !== 'list' && !id) throw new UsageError(`ferry transfers ${sub}: which transfer? Give its ID (see ferry transfers list)`);
     if (v.state && !(STATES as readonly string[]).includes(v.state)) throw new UsageError(`--state: expected one of ${STATES.join(', ')}`);
-    storage = await openAdminStorage(config);
-    const { db, blobs } = storage;
-    const actor = cliActor();
+    if (sub === 'revoke' && v.recipient !== undefined) {
+      if (!v.recipient.trim()) throw new UsageError('ferry transfers revoke: --recipient needs an address (see ferry transfers show ID)');
+      // revokeLink keeps no reason; one given would be silently lost.
+      if (v.reason !== undefined) throw new UsageError('ferry transfers revoke: --reason goes with revoking the whole transfer, not one recipient\'s link');
+    }
+    if (sub === 'extend' && !!v.until === !!v.by) throw new UsageError('ferry transfers extend: give --until DATE or --by DAYS');
+    if (sub === 'delete' && !v.yes) throw new UsageError(`ferry transfers delete: this deletes the files of ${id} now and cannot be undone; add --yes`);
+    const limit = v.limit ? parseNumber('limit', v.limit, { integer: true, min: 1 }) : 50;
+    const byDays = v.by !== undefined ? parseNumber('by', v.by) : undefined;
+    source = from instanceof AdminApiClient ? remoteTransfers(from) : await localTransfers(from);
     const now = Date.now();
     const show = (t: Transfer) => {
       if (v.json) io.out(JSON.stringify(transferJson(t), null, 2));
@@ -128,17 +121,7 @@ export async function transfersCommand(
     };
     switch (sub) {
       case 'list': {
-        const page = await searchTransfers(db, {
-          sender: v.sender,
-          recipient: v.recipient,
-          fileName: v.file,
-          from: v.from ? parseDate('from', v.from) : undefined,
-          // --from D --to D means that day: a date alone ends at the next midnight (UTC).
-          to: v.to ? parseDate('to', v.to) + (/^\d{4}-\d{2}-\d{2}$/.test(v.to.trim()) ? DAY_MS : 0) : undefined,
-          state: v.state as TransferState | 'held' | undefined,
-          limit: v.limit ? parseNumber('limit', v.limit, { integer: true, min: 1 }) : 50,
-          cursor: v.cursor,
-        });
+        const page = await source.search({ sender: v.sender, recipient: v.recipient, file: v.file, from: v.from, to: v.to, state: v.state as (typeof STATES)[number] | undefined, limit, cursor: v.cursor });
         if (v.json) {
           io.out(JSON.stringify({ items: page.items.map((t) => transferJson(t, now)), nextCursor: page.nextCursor }, null, 2));
         } else if (page.items.length === 0) {
@@ -164,24 +147,9 @@ export async function transfersCommand(
         return 0;
       }
       case 'show': {
-        const d = await transferDetail(db, id!);
-        if (!d) throw new AdminActionError('not_found', `no transfer ${id}`);
-        const recipients = await recipientStatus(db, id!);
+        const d = await source.detail(id!);
         if (v.json) {
-          io.out(
-            JSON.stringify(
-              {
-                ...transferJson(d.transfer, now),
-                files: d.files,
-                passwordProtected: d.transfer.passwordProtected,
-                recipients: recipients.map(recipientStatusJson),
-                countedDownloads: d.countedDownloads,
-                downloads: d.downloads,
-              },
-              null,
-              2,
-            ),
-          );
+          io.out(JSON.stringify(d.json, null, 2));
           return 0;
         }
         const t = d.transfer;
@@ -194,13 +162,13 @@ export async function transfersCommand(
             `  subject:     ${printable(t.subject)}`,
             `  created:     ${when(t.createdAt)}`,
             `  expires:     ${when(t.expiresAt)} (rule: ${t.retentionRule ?? 'default'})`,
-            `  limit:       ${downloadLimit(t.maxDownloads ?? config.web.maxDownloads ?? 0)}; ${d.countedDownloads} counted so far`,
+            `  limit:       ${downloadLimit(d.limit)}; ${d.countedDownloads} counted so far`,
             `  files gone:  ${when(t.purgedAt)}`,
             `  password protected: ${t.passwordProtected ? 'yes' : 'no'}`,
             '',
             table(['#', 'NAME', 'TYPE', 'SIZE'], d.files.map((x) => [x.idx, x.name, x.contentType, bytes(x.size)])),
             '',
-            recipientsTable(recipients),
+            recipientsTable(d.recipients),
             '',
             d.downloads.length
               ? table(
@@ -214,32 +182,23 @@ export async function transfersCommand(
       }
       case 'revoke':
         if (v.recipient !== undefined) {
-          if (!v.recipient.trim()) throw new UsageError('ferry transfers revoke: --recipient needs an address (see ferry transfers show ID)');
-          // revokeLink keeps no reason; one given would be silently lost.
-          if (v.reason !== undefined) throw new UsageError('ferry transfers revoke: --reason goes with revoking the whole transfer, not one recipient\'s link');
-          const revoked = await revokeRecipientLinks(db, id!, { recipient: v.recipient }, actor);
-          io.out(`${id}: link of ${printable(revoked.map((l) => l.recipient).join(', '))} revoked; it answers 410 from now on, the other links keep working`);
+          const revoked = await source.revokeRecipient(id!, v.recipient);
+          io.out(`${id}: link of ${printable(revoked.join(', '))} revoked; it answers 410 from now on, the other links keep working`);
           return 0;
         }
-        show(await revokeTransfer(db, id!, actor, v.reason));
+        show(await source.revoke(id!, v.reason));
         return 0;
-      case 'extend': {
-        if (!!v.until === !!v.by) throw new UsageError('ferry transfers extend: give --until DATE or --by DAYS');
-        const d = await transferDetail(db, id!, 0);
-        if (!d) throw new AdminActionError('not_found', `no transfer ${id}`);
-        const expiresAt = v.until ? parseDate('until', v.until) : d.transfer.expiresAt + parseNumber('by', v.by!) * DAY_MS;
-        show(await setTransferExpiry(db, id!, expiresAt, actor, retentionBounds(config)));
+      case 'extend':
+        show(await source.setExpiry(id!, v.until ? { until: v.until } : { byDays: byDays! }));
         return 0;
-      }
       case 'hold':
-        show(await holdTransfer(db, id!, actor, v.reason));
+        show(await source.hold(id!, v.reason));
         return 0;
       case 'release':
-        show(await releaseTransfer(db, id!, actor));
+        show(await source.release(id!));
         return 0;
       case 'delete':
-        if (!v.yes) throw new UsageError(`ferry transfers delete: this deletes the files of ${id} now and cannot be undone; add --yes`);
-        show(await deleteTransferNow(db, blobs, id!, actor));
+        show(await source.delete(id!));
         return 0;
     }
     return 2;
@@ -252,8 +211,12 @@ export async function transfersCommand(
       io.err(`ferry transfers ${sub}: ${err.message}`);
       return 1;
     }
+    if (err instanceof AdminApiError) {
+      io.err(`ferry transfers ${sub}: ${err.message}`);
+      return err.exitCode;
+    }
     throw err;
   } finally {
-    await storage?.close();
+    await source?.close();
   }
 }

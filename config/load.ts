@@ -25,8 +25,9 @@ export interface LoadOptions {
 }
 
 const ENV_PREFIX = 'FERRY_';
-// Environment names that belong to Ferry but are not settings.
-const ENV_NOT_SETTINGS = /^FERRY_(CONFIG|TEST_.*)$/;
+// Environment names that belong to Ferry but are not settings: the configuration file, the
+// CLI's server and token for --server (cli/admin-client.ts), the tests' own.
+const ENV_NOT_SETTINGS = /^FERRY_(CONFIG|CLI_SERVER|CLI_TOKEN|TEST_.*)$/;
 
 /** smtp.maxMessageSize -> FERRY_SMTP_MAX_MESSAGE_SIZE */
 export function envName(path: readonly string[]): string {
