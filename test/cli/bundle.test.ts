@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildIsStale } from '../../bench/lib/build.js';
 import { tempDir } from '../helpers/ferry.js';
 
 // What `npm start` runs is the bundle scripts/build.mjs writes (dist/cli/main.js, the workers'
@@ -13,16 +14,7 @@ import { tempDir } from '../helpers/ferry.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
-const stale = ((): string | undefined => {
-  if (!fs.existsSync(MAIN)) return 'dist/ is missing';
-  const builtAt = fs.statSync(MAIN).mtimeMs;
-  for (const dir of ['cli', 'config', 'storage', 'gateway', 'web', 'admin', 'worker']) {
-    for (const f of fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[]) {
-      if (f.endsWith('.ts') && fs.statSync(path.join(ROOT, dir, f)).mtimeMs > builtAt) return `dist/ is older than ${dir}/${f}`;
-    }
-  }
-  return undefined;
-})();
+const stale = buildIsStale() ? 'dist/ is missing or older than the sources' : undefined;
 if (stale) console.log(`test/cli/bundle.test.ts: skipped: ${stale} (run \`npm run build\`)`);
 
 const freePort = () =>

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildIsStale } from '../../bench/lib/build.js';
 import { tempDir } from '../helpers/ferry.js';
 
 // Issue 16.1: every CLI command answers within a second, and `npm start` builds only when a
@@ -12,19 +13,8 @@ import { tempDir } from '../helpers/ferry.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'ferry.js');
-/** Why the compiled CLI cannot be timed: missing, or older than a source (it would time old code). */
-function notBuilt(): string | undefined {
-  const main = path.join(ROOT, 'dist', 'cli', 'main.js');
-  if (!fs.existsSync(main)) return 'dist/ is missing';
-  const builtAt = fs.statSync(main).mtimeMs;
-  for (const dir of ['cli', 'config', 'storage', 'gateway', 'web', 'admin', 'worker']) {
-    for (const f of fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[]) {
-      if (f.endsWith('.ts') && fs.statSync(path.join(ROOT, dir, f)).mtimeMs > builtAt) return `dist/ is older than ${dir}/${f}`;
-    }
-  }
-  return undefined;
-}
-const stale = notBuilt();
+// Timing a stale build would time old code.
+const stale = buildIsStale() ? 'dist/ is missing or older than the sources' : undefined;
 const built = !stale;
 if (stale) console.log(`skipped: ${stale} (run \`npm run build\`); the start-up times are measured on the compiled CLI`);
 
