@@ -27,6 +27,12 @@ export interface GatewayOptions {
 
 /** Wrong passwords allowed on one connection before it is closed. */
 const MAX_AUTH_FAILURES = 3;
+/**
+ * How long a storage check that passed answers for the MAIL FROMs after it. Checking at every
+ * MAIL FROM (mkdir, access and statfs of the blob directory and a database round trip) was 9 %
+ * of the CPU of a small message (docs/performance.md); the S3 store caches its own for 2 s.
+ */
+const STORAGE_CHECK_TTL_MS = 1000;
 
 /**
  * The SMTP role: accepts mail from trusted clients and logged-in users within the size policy,
@@ -176,8 +182,12 @@ export class Gateway {
         const done = tx
           .run(stream)
           .then(
-            ({ reply }) => (reply.code < 300 ? cb(null, `${reply.enhanced} ${reply.text}`) : cb(new SmtpReplyError(reply))),
+            ({ reply }) => {
+              if (reply.code >= 400) this.storageOkUntil = 0;
+              return reply.code < 300 ? cb(null, `${reply.enhanced} ${reply.text}`) : cb(new SmtpReplyError(reply));
+            },
             (err: Error) => {
+              this.storageOkUntil = 0;
               logger.error({ err }, 'unexpected failure in a message transaction');
               cb(new SmtpReplyError(replies.localError()));
             },
@@ -205,9 +215,28 @@ export class Gateway {
     return this.listening && !this.closing;
   }
 
-  private async checkStorage(): Promise<void> {
-    await this.opts.blobs.check();
-    await checkDatabase(this.opts.db);
+  private storageOkUntil = 0;
+  private storageCheck: Promise<void> | undefined;
+
+  /**
+   * Whether the blob store and the database can take mail: checked at most once per
+   * STORAGE_CHECK_TTL_MS while they pass, shared by the MAIL FROMs that arrive during a check.
+   * NB a failure is never reused (the next MAIL FROM checks again), and a transaction that ends
+   * with a temporary failure forgets the last pass, so a store that breaks mid-message is seen
+   * by the very next MAIL FROM.
+   */
+  private checkStorage(): Promise<void> {
+    if (performance.now() < this.storageOkUntil) return Promise.resolve();
+    this.storageCheck ??= (async () => {
+      try {
+        await this.opts.blobs.check();
+        await checkDatabase(this.opts.db);
+        this.storageOkUntil = performance.now() + STORAGE_CHECK_TTL_MS;
+      } finally {
+        this.storageCheck = undefined;
+      }
+    })();
+    return this.storageCheck;
   }
 
   async listen(port = this.opts.config.smtp.port, host = this.opts.config.smtp.host): Promise<AddressInfo> {
