@@ -41,7 +41,8 @@ export class AdminApiClient {
   /** The client for `--server URL` (or FERRY_CLI_SERVER) with the token of FERRY_CLI_TOKEN; undefined without a server. */
   static fromArgs(server: string | undefined, env: NodeJS.ProcessEnv = process.env): AdminApiClient | undefined {
     const raw = server ?? env[SERVER_ENV];
-    if (raw === undefined || raw === '') return undefined;
+    if (raw === undefined) return undefined;
+    if (!raw.trim()) throw new UsageError('--server needs a URL, e.g. https://ferry.example.org');
     let url: URL;
     try {
       url = new URL(raw);

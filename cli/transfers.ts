@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { AdminActionError, BadCursorError, shownState, transferJson, type RecipientStatus, type Transfer } from '../storage/index.js';
 import { AdminApiClient, AdminApiError } from './admin-client.js';
-import { bytes, parseFlags, parseNumber, printable, table, UsageError, when } from './admin-output.js';
+import { bytes, parseDate, parseFlags, parseNumber, printable, table, UsageError, when } from './admin-output.js';
 import { localTransfers, remoteTransfers, type TransfersSource } from './transfers-source.js';
 
 // `ferry transfers list|show|revoke|extend|hold|release|delete` against the configured
@@ -111,6 +111,8 @@ export async function transfersCommand(
     }
     if (sub === 'extend' && !!v.until === !!v.by) throw new UsageError('ferry transfers extend: give --until DATE or --by DAYS');
     if (sub === 'delete' && !v.yes) throw new UsageError(`ferry transfers delete: this deletes the files of ${id} now and cannot be undone; add --yes`);
+    // Dates are checked here, so a bad one is a usage error (2) with --server too.
+    for (const flag of ['from', 'to', 'until'] as const) if (v[flag] !== undefined) parseDate(flag, v[flag]);
     const limit = v.limit ? parseNumber('limit', v.limit, { integer: true, min: 1 }) : 50;
     const byDays = v.by !== undefined ? parseNumber('by', v.by) : undefined;
     source = from instanceof AdminApiClient ? remoteTransfers(from) : await localTransfers(from);
