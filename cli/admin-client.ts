@@ -1,4 +1,4 @@
-import { UsageError } from './admin-output.js';
+import { printable, UsageError } from './admin-output.js';
 
 // `ferry transfers|queue|rules --server URL`: the same commands against a running Ferry's admin
 // API (docs/admin.md, "The CLI against a server") instead of the database. The server checks
@@ -18,7 +18,8 @@ export class AdminApiError extends Error {
     readonly code: string,
     message: string,
   ) {
-    super(message);
+    // NB the server's words go to a terminal: no control characters from the network.
+    super(printable(message));
   }
   /** 401 and 403 (bad token, read-only role): exit 77 (EX_NOPERM), as sysexits.h has it. */
   get exitCode(): number {
@@ -69,12 +70,16 @@ export class AdminApiClient {
         method,
         headers: { authorization: `Bearer ${this.token}`, accept: 'application/json', ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}) },
         body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined,
-        redirect: 'error',
+        // NB never follow: the token would go to wherever the redirect points.
+        redirect: 'manual',
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new AdminApiError(0, 'FERRY_ERR_UNREACHABLE', `cannot reach ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message})`);
+    }
+    if (res.status >= 300 && res.status < 400) {
+      throw new AdminApiError(res.status, 'FERRY_ERR_REDIRECT', `${this.base} redirects to ${res.headers.get('location') ?? 'elsewhere'}; give the address Ferry itself serves (the token is not sent on)`);
     }
     const text = await res.text();
     let data: unknown;

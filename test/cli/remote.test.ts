@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Readable } from 'node:stream';
@@ -192,4 +193,36 @@ describe('the command line', () => {
     expect(purge.status).toBe(2);
     expect(purge.stderr).toMatch(/--server \(FERRY_CLI_SERVER\) goes with transfers, queue, rules/);
   }, 60_000);
+});
+
+describe('what a server says', () => {
+  it('reaches the terminal without its control characters, and a redirect is not followed (the token stays with the server named)', async () => {
+    let hits = 0;
+    const evil = http.createServer((req, res) => {
+      hits++;
+      if (req.url!.startsWith('/admin/api/transfers/x')) {
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'FERRY_ERR_X', message: 'bad \u001b]0;owned\u0007 title' } }));
+      } else {
+        res.writeHead(302, { location: 'http://127.0.0.2:9/steal' }).end();
+      }
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', () => r()));
+    try {
+      const url = `http://127.0.0.1:${(evil.address() as { port: number }).port}`;
+      const io = () => {
+        const out: string[] = [];
+        const err: string[] = [];
+        return { out, err, io: { out: (x: string) => out.push(x), err: (x: string) => err.push(x) } };
+      };
+      const a = io();
+      expect(await transfersCommand(AdminApiClient.fromArgs(url, { FERRY_CLI_TOKEN: FULL })!, ['show', 'x'], a.io)).toBe(1);
+      expect(a.err.join('')).toBe('ferry transfers show: bad \\x1b]0;owned\\x07 title');
+      const b = io();
+      expect(await transfersCommand(AdminApiClient.fromArgs(url, { FERRY_CLI_TOKEN: FULL })!, ['list'], b.io)).toBe(1);
+      expect(b.err.join('')).toMatch(/redirects to http:\/\/127\.0\.0\.2:9\/steal; give the address Ferry itself serves \(the token is not sent on\)/);
+      expect(hits).toBe(2);
+    } finally {
+      evil.close();
+    }
+  });
 });
