@@ -2,15 +2,14 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSite } from '../../admin/site.js';
 import { transfersCommand } from '../../cli/transfers.js';
 import { loadConfig, type Config } from '../../config/index.js';
-import { addFile, createTransfer, DAY_MS, hashToken, markLive, newBlobKey, newId, newLinkId, newQueueId, newToken, recordDownload, seedRetentionRules } from '../../storage/index.js';
-import { addTransfer, downloads, httpRequest, makeEnv, PUBLIC_URL, sha256, waitFor, type Env } from '../web/helpers.js';
+import { DAY_MS, hashToken, recordDownload, seedRetentionRules } from '../../storage/index.js';
+import { addTransfer, downloads, httpRequest, makeEnv, PUBLIC_URL, waitFor, type Env } from '../web/helpers.js';
 import { chromiumMissing, launchChromium, screenshot, watchedContext } from '../browser/chromium.js';
 import { uiLogin } from './admin-login.js';
 
@@ -51,25 +50,8 @@ afterAll(async () => {
 
 /** A live transfer of one file with one link per recipient, as the gateway stores it. */
 async function perRecipientTransfer(recipients: string[]) {
-  const id = newId();
-  const links = recipients.map((recipient) => ({ id: newLinkId(), recipient, token: newToken() }));
-  await createTransfer(env.db, {
-    id,
-    tokenHash: hashToken(newToken()),
-    queueId: newQueueId(),
-    sender: 'alice@example.org',
-    recipients,
-    subject: 'Plans',
-    messageId: null,
-    createdAt: Date.now() - 60_000,
-    expiresAt: Date.now() + 7 * DAY_MS,
-    links: links.map((l) => ({ id: l.id, recipient: l.recipient, tokenHash: hashToken(l.token) })),
-  });
-  const blobKey = newBlobKey(id, 1);
-  await env.blobs.put(blobKey, Readable.from([FILE.data]));
-  await addFile(env.db, { transferId: id, idx: 1, name: FILE.name, contentType: 'application/pdf', size: FILE.data.length, sha256: sha256(FILE.data), blobKey });
-  await markLive(env.db, id);
-  return { id, links };
+  const t = await addTransfer(env, { files: [{ ...FILE, contentType: 'application/pdf' }], recipients, linkPerRecipient: true, subject: 'Plans', messageId: null });
+  return { id: t.transferId, links: t.links };
 }
 
 const web = (p: string) => httpRequest(`${base}${p}`, { headers: { 'user-agent': BROWSER } });

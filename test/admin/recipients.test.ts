@@ -1,24 +1,15 @@
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSite } from '../../admin/site.js';
 import {
-  addFile,
-  createTransfer,
   DAY_MS,
   hashToken,
   hashTransferPassword,
   listAudit,
-  markLive,
-  newBlobKey,
-  newId,
-  newLinkId,
-  newQueueId,
-  newToken,
   seedRetentionRules,
 } from '../../storage/index.js';
-import { downloads, httpRequest, makeEnv, PUBLIC_URL, sha256, waitFor, type Env } from '../web/helpers.js';
+import { addTransfer, downloads, httpRequest, makeEnv, PUBLIC_URL, waitFor, type Env } from '../web/helpers.js';
 import { postForm, uiLogin } from './admin-login.js';
 
 // Issue 17 item 6 in the admin API and UI: each recipient's downloads (complete, scanner and
@@ -56,28 +47,8 @@ afterAll(async () => {
 
 /** A live transfer as the gateway stores it with one link per recipient. */
 async function perRecipientTransfer(recipients: string[], opts: { passwordHash?: string } = {}) {
-  const id = newId();
-  const links = recipients.map((recipient) => ({ id: newLinkId(), recipient, token: newToken() }));
-  await createTransfer(env.db, {
-    id,
-    tokenHash: hashToken(newToken()),
-    queueId: newQueueId(),
-    sender: 'alice@example.org',
-    recipients,
-    subject: 'Plans',
-    messageId: null,
-    createdAt: Date.now() - 60_000,
-    expiresAt: Date.now() + 7 * DAY_MS,
-    passwordHash: opts.passwordHash ?? null,
-    links: links.map((l) => ({ id: l.id, recipient: l.recipient, tokenHash: hashToken(l.token) })),
-  });
-  for (const [i, f] of FILES.entries()) {
-    const blobKey = newBlobKey(id, i + 1);
-    await env.blobs.put(blobKey, Readable.from([f.data]));
-    await addFile(env.db, { transferId: id, idx: i + 1, name: f.name, contentType: 'application/octet-stream', size: f.data.length, sha256: sha256(f.data), blobKey });
-  }
-  await markLive(env.db, id);
-  return { id, bob: links[0]!, carol: links[1]! };
+  const t = await addTransfer(env, { files: FILES, recipients, linkPerRecipient: true, subject: 'Plans', messageId: null, passwordHash: opts.passwordHash ?? null });
+  return { id: t.transferId, bob: t.links[0]!, carol: t.links[1]! };
 }
 
 const web = (path: string, headers: Record<string, string> = {}) => httpRequest(`${base}${path}`, { headers: { 'user-agent': BROWSER, ...headers } });

@@ -1,26 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { transfersCommand } from '../../cli/transfers.js';
 import { loadConfig, type Config } from '../../config/index.js';
 import {
-  addFile,
-  createTransfer,
-  DAY_MS,
   findLinkByTokenHash,
   hashToken,
   hashTransferPassword,
   listAudit,
-  markLive,
-  newBlobKey,
-  newId,
-  newLinkId,
-  newQueueId,
-  newToken,
   recordDownload,
 } from '../../storage/index.js';
-import { makeEnv, sha256, type Env } from '../web/helpers.js';
+import { addTransfer, makeEnv, type Env } from '../web/helpers.js';
 
 // `ferry transfers show` and `ferry transfers revoke --recipient` (issue 17 item 6), as an admin
 // types them, against the configured database and blob store.
@@ -45,29 +35,9 @@ afterAll(async () => env?.close());
 
 /** A live transfer of two files, one link per recipient, as the gateway stores it. */
 async function perRecipientTransfer(recipients: string[], opts: { passwordHash?: string } = {}) {
-  const id = newId();
-  const links = recipients.map((recipient) => ({ id: newLinkId(), recipient, token: newToken() }));
-  await createTransfer(env.db, {
-    id,
-    tokenHash: hashToken(newToken()),
-    queueId: newQueueId(),
-    sender: 'alice@example.org',
-    recipients,
-    subject: 'Plans',
-    messageId: null,
-    createdAt: Date.now() - 60_000,
-    expiresAt: Date.now() + 7 * DAY_MS,
-    passwordHash: opts.passwordHash ?? null,
-    links: links.map((l) => ({ id: l.id, recipient: l.recipient, tokenHash: hashToken(l.token) })),
-  });
-  for (const [i, name] of ['plan.pdf', 'notes.txt'].entries()) {
-    const data = Buffer.from(`${name} contents`);
-    const blobKey = newBlobKey(id, i + 1);
-    await env.blobs.put(blobKey, Readable.from([data]));
-    await addFile(env.db, { transferId: id, idx: i + 1, name, contentType: 'application/octet-stream', size: data.length, sha256: sha256(data), blobKey });
-  }
-  await markLive(env.db, id);
-  return { id, links };
+  const files = ['plan.pdf', 'notes.txt'].map((name) => ({ name, data: Buffer.from(`${name} contents`) }));
+  const t = await addTransfer(env, { files, recipients, linkPerRecipient: true, sender: 'alice@example.org', subject: 'Plans', messageId: null, passwordHash: opts.passwordHash ?? null });
+  return { id: t.transferId, links: t.links };
 }
 
 const download = (transferId: string, linkId: string, fileIdx: number | null, r: { counted: boolean; scanner?: boolean; bytes: number; range?: string }) =>

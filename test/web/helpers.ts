@@ -12,6 +12,7 @@ import {
   markLive,
   newBlobKey,
   newId,
+  newLinkId,
   newQueueId,
   newToken,
   openDatabase,
@@ -67,9 +68,12 @@ export interface FixtureFile {
 }
 
 export interface Fixture {
+  /** The transfer's own token; with linkPerRecipient it is given to nobody. */
   token: string;
   transferId: string;
   files: { idx: number; name: string; data: Buffer; sha256: string; blobKey: string }[];
+  /** With linkPerRecipient: one link per recipient, in the order of `recipients`. */
+  links: { id: string; recipient: string; token: string }[];
 }
 
 export function sha256(buf: Buffer): string {
@@ -90,23 +94,30 @@ export async function addTransfer(
     maxDownloads?: number | null;
     /** hashTransferPassword() of a password: the transfer is password-protected (docs/passwords.md). */
     passwordHash?: string | null;
+    recipients?: string[];
+    messageId?: string | null;
+    /** As the gateway stores it with offload.linkPerRecipient: a link and token per recipient. */
+    linkPerRecipient?: boolean;
   },
 ): Promise<Fixture> {
   const token = newToken();
   const transferId = newId();
   const createdAt = opts.createdAt ?? Date.now() - 60_000;
+  const recipients = opts.recipients ?? ['bob@example.net'];
+  const links = opts.linkPerRecipient ? recipients.map((recipient) => ({ id: newLinkId(), recipient, token: newToken() })) : [];
   await createTransfer(env.db, {
     id: transferId,
     tokenHash: hashToken(token),
     queueId: newQueueId(),
     sender: opts.sender ?? 'alice@example.org',
-    recipients: ['bob@example.net'],
+    recipients,
     subject: opts.subject === undefined ? 'Quarterly figures' : opts.subject,
-    messageId: `<${newId()}@example.org>`,
+    messageId: opts.messageId === undefined ? `<${newId()}@example.org>` : opts.messageId,
     createdAt,
     expiresAt: opts.expiresAt ?? Date.now() + 7 * 86_400_000,
     maxDownloads: opts.maxDownloads ?? null,
     passwordHash: opts.passwordHash ?? null,
+    ...(opts.linkPerRecipient ? { links: links.map((l) => ({ id: l.id, recipient: l.recipient, tokenHash: hashToken(l.token) })) } : {}),
   });
   const files: Fixture['files'] = [];
   for (const [i, f] of opts.files.entries()) {
@@ -128,7 +139,7 @@ export async function addTransfer(
   const state = opts.state ?? 'live';
   if (state !== 'pending') await markLive(env.db, transferId);
   if (state !== 'pending' && state !== 'live') await setState(env.db, transferId, state);
-  return { token, transferId, files };
+  return { token, transferId, files, links };
 }
 
 /** Wraps a blob store and keeps every openRead call and the stream it returned. */

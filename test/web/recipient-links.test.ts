@@ -1,10 +1,9 @@
-import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addFile, createTransfer, hashToken, markLive, newBlobKey, newId, newLinkId, newQueueId, newToken, revokeLink } from '../../storage/index.js';
+import { newToken, revokeLink } from '../../storage/index.js';
 import { buildWebApp } from '../../web/app.js';
-import { downloads, httpRequest, makeEnv, PUBLIC_URL, sha256, waitFor, type Env } from './helpers.js';
+import { addTransfer, downloads, httpRequest, makeEnv, PUBLIC_URL, waitFor, type Env } from './helpers.js';
 
 // Per-recipient links over one stored copy (issue 17): each recipient's token reaches the same
 // files, the download limit is each recipient's own, revoking one recipient's link shuts out only
@@ -35,29 +34,8 @@ const FILES = [
 
 /** A live transfer as the gateway stores it with linkPerRecipient: one token per recipient, the transfer's own token given to nobody. */
 async function perRecipientTransfer(recipients: string[], opts: { maxDownloads?: number } = {}) {
-  const id = newId();
-  const unused = newToken();
-  const links = recipients.map((recipient) => ({ id: newLinkId(), recipient, token: newToken() }));
-  await createTransfer(env.db, {
-    id,
-    tokenHash: hashToken(unused),
-    queueId: newQueueId(),
-    sender: 'alice@example.org',
-    recipients,
-    subject: 'Plans',
-    messageId: null,
-    createdAt: Date.now() - 60_000,
-    expiresAt: Date.now() + 7 * 86_400_000,
-    maxDownloads: opts.maxDownloads ?? null,
-    links: links.map((l) => ({ id: l.id, recipient: l.recipient, tokenHash: hashToken(l.token) })),
-  });
-  for (const [i, f] of FILES.entries()) {
-    const blobKey = newBlobKey(id, i + 1);
-    await env.blobs.put(blobKey, Readable.from([f.data]));
-    await addFile(env.db, { transferId: id, idx: i + 1, name: f.name, contentType: 'application/octet-stream', size: f.data.length, sha256: sha256(f.data), blobKey });
-  }
-  await markLive(env.db, id);
-  return { id, unused, links };
+  const t = await addTransfer(env, { files: FILES, recipients, linkPerRecipient: true, subject: 'Plans', messageId: null, maxDownloads: opts.maxDownloads ?? null });
+  return { id: t.transferId, unused: t.token, links: t.links };
 }
 
 const get = (path: string, method = 'GET') => httpRequest(`${base}${path}`, { method, headers: { 'user-agent': BROWSER } });
