@@ -1,50 +1,19 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { whyStale } from '../../scripts/build-stale.mjs';
 
 // The bench and the memory test run Ferry as `node bin/ferry.js start`, which loads dist/. A
 // stale dist/ would measure yesterday's code while the report says today's, so it is rebuilt
-// whenever any source it is compiled from is newer than the last build.
+// whenever any source it is built from is newer than the last build.
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 
-/** The folders tsconfig.build.json compiles (its "include"). */
-const SOURCE_DIRS = ['config', 'storage', 'gateway', 'web', 'admin', 'worker', 'cli', 'types'];
 const STAMP = path.join(ROOT, 'dist', 'cli', 'main.js');
-const MAX_FILES = 20_000;
 
-function newestSourceMtime(): number {
-  let newest = 0;
-  let seen = 0;
-  const walk = (dir: string) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (++seen > MAX_FILES) return; // a runaway tree (a symlink loop) must not hang the bench
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) {
-        if (e.name !== 'node_modules') walk(p);
-      } else if (/\.(ts|mts|cts|json)$/.test(e.name) && !/\.test\.ts$/.test(e.name)) {
-        newest = Math.max(newest, fs.statSync(p).mtimeMs);
-      }
-    }
-  };
-  for (const d of SOURCE_DIRS) walk(path.join(ROOT, d));
-  for (const f of ['tsconfig.json', 'tsconfig.build.json', 'scripts/build.mjs']) {
-    const p = path.join(ROOT, f);
-    if (fs.existsSync(p)) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
+/** dist/ is missing or older than its sources (the rule of scripts/build-stale.mjs, as `npm start` applies it). */
 export function buildIsStale(): boolean {
-  if (!fs.existsSync(STAMP)) return true;
-  // scripts/build.mjs writes dist/ afresh, so the CLI entry's mtime is the build's time.
-  return newestSourceMtime() > fs.statSync(STAMP).mtimeMs;
+  return whyStale(ROOT) !== undefined;
 }
 
 /**

@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildIsStale } from '../../bench/lib/build.js';
+import { whyStale } from '../../scripts/build-stale.mjs';
 import { tempDir } from '../helpers/ferry.js';
 
 // What `npm start` runs is the bundle scripts/build.mjs writes (dist/cli/main.js, the workers'
@@ -14,7 +14,7 @@ import { tempDir } from '../helpers/ferry.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
-const stale = buildIsStale() ? 'dist/ is missing or older than the sources' : undefined;
+const stale = whyStale(ROOT);
 if (stale) console.log(`test/cli/bundle.test.ts: skipped: ${stale} (run \`npm run build\`)`);
 
 const freePort = () =>

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildIsStale } from '../../bench/lib/build.js';
+import { whyStale } from '../../scripts/build-stale.mjs';
 import { tempDir } from '../helpers/ferry.js';
 
 // Issue 16.1: every CLI command answers within a second, and `npm start` builds only when a
@@ -14,7 +14,7 @@ import { tempDir } from '../helpers/ferry.js';
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'ferry.js');
 // Timing a stale build would time old code.
-const stale = buildIsStale() ? 'dist/ is missing or older than the sources' : undefined;
+const stale = whyStale(ROOT);
 const built = !stale;
 if (stale) console.log(`skipped: ${stale} (run \`npm run build\`); the start-up times are measured on the compiled CLI`);
 
@@ -64,7 +64,7 @@ describe('npm start builds only when a source changed (scripts/build-if-stale.mj
     dirs.push(dir);
     fs.mkdirSync(path.join(dir, 'scripts'));
     fs.mkdirSync(path.join(dir, 'cli'));
-    for (const f of ['build-if-stale.mjs', 'build.mjs']) fs.copyFileSync(path.join(ROOT, 'scripts', f), path.join(dir, 'scripts', f));
+    for (const f of ['build-if-stale.mjs', 'build-stale.mjs', 'build.mjs']) fs.copyFileSync(path.join(ROOT, 'scripts', f), path.join(dir, 'scripts', f));
     fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
     fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', outDir: 'dist', rootDir: '.', types: [] } }));
     fs.writeFileSync(path.join(dir, 'tsconfig.build.json'), JSON.stringify({ extends: './tsconfig.json', include: ['cli'] }));
