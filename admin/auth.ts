@@ -1,4 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { sameSecret } from '../storage/index.js';
 
 // Admin authentication. The API takes `Authorization: Bearer TOKEN`; the UI logs in with the
 // same token (or through single sign-on, oidc.ts) and then carries a session cookie.
@@ -70,12 +71,6 @@ export function bearerToken(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 /** A new session id for the cookie: 256 random bits. */
 export function newSessionId(): string {
   return randomBytes(32).toString('base64url');
@@ -96,7 +91,7 @@ export function csrfToken(sessionId: string): string {
 }
 
 export function checkCsrf(sessionId: string, submitted: unknown): boolean {
-  return typeof submitted === 'string' && safeEqual(csrfToken(sessionId), submitted);
+  return typeof submitted === 'string' && sameSecret(csrfToken(sessionId), submitted);
 }
 
 /** The login form has no session yet: a random value in a cookie and in the form (double submit). */
@@ -105,5 +100,5 @@ export function newLoginNonce(): string {
 }
 
 export function checkLoginNonce(cookie: string | undefined, submitted: unknown): boolean {
-  return !!cookie && typeof submitted === 'string' && safeEqual(cookie, submitted);
+  return !!cookie && typeof submitted === 'string' && sameSecret(cookie, submitted);
 }

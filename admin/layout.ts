@@ -1,3 +1,4 @@
+import { formatUtc } from '../config/units.js';
 import { escapeHtml, html, Html } from '../web/html.js';
 
 // The frame every admin page shares: head, navigation, logout form. Server-rendered HTML with
@@ -23,7 +24,7 @@ export interface AdminPage {
 
 export function when(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '–';
-  return new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+  return formatUtc(ms);
 }
 
 export function csrfField(p: AdminPage): Html {

@@ -50,6 +50,13 @@ export function parseDuration(value: unknown): number | undefined {
 }
 
 /** "12.3 MB" style, SI units as in the configuration. */
+/** "2026-12-09 14:00 UTC": a moment as mail, pages and notices show it, to the minute, in UTC. */
+export function formatUtc(ms: number): string {
+  const d = new Date(ms);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
+}
+
 export function formatSize(bytes: number): string {
   if (bytes < 1000) return `${bytes} bytes`;
   const units = ['kB', 'MB', 'GB', 'TB'];

@@ -1,4 +1,4 @@
-import { formatSize } from '../config/units.js';
+import { formatSize, formatUtc } from '../config/units.js';
 import { displayName } from '../storage/filenames.js';
 
 // The words the recipient reads: the notice at the top of the message body and the short text
@@ -20,12 +20,6 @@ export interface NoticeInput {
   expiresAt: number;
 }
 
-export function formatExpiry(ms: number): string {
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
-}
-
 const RULE = '-'.repeat(60);
 
 /** "1 attachment was sent as a download link", "3 attachments were sent as download links". */
@@ -38,7 +32,7 @@ export function noticeText(n: NoticeInput): string {
   const count = n.files.length;
   const lines = [
     RULE,
-    `${sentAs(count)}, available until ${formatExpiry(n.expiresAt)}:`,
+    `${sentAs(count)}, available until ${formatUtc(n.expiresAt)}:`,
     '',
   ];
   for (const f of n.files) lines.push(`* ${displayName(f.name)} (${formatSize(f.size)})`);
@@ -73,7 +67,7 @@ export function noticeHtml(n: NoticeInput): string {
     .join('');
   return (
     `<div style="border:1px solid #c9d3e0;border-radius:6px;padding:12px 16px;margin:0 0 16px 0;font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#1f2933;background:#f5f8fc">` +
-    `<p style="margin:0 0 8px 0">${sentAs(count)}, available until ${htmlAscii(formatExpiry(n.expiresAt))}:</p>` +
+    `<p style="margin:0 0 8px 0">${sentAs(count)}, available until ${htmlAscii(formatUtc(n.expiresAt))}:</p>` +
     `<ul style="margin:0 0 8px 0;padding-left:20px">${items}</ul>` +
     `<p style="margin:0"><a href="${htmlAscii(n.landingUrl)}" style="display:inline-block;padding:6px 14px;border-radius:4px;background:#0b57d0;color:#ffffff;text-decoration:none">Download</a> <span style="color:#555;font-size:12px">${htmlAscii(n.landingUrl)}</span></p>` +
     `</div>\r\n`
@@ -85,7 +79,7 @@ export function placeholderText(f: NoticeFile, landingUrl: string, expiresAt: nu
   return [
     `The attachment "${displayName(f.name)}" (${formatSize(f.size)}) was sent as a download link:`,
     landingUrl,
-    `Available until ${formatExpiry(expiresAt)}.`,
+    `Available until ${formatUtc(expiresAt)}.`,
     `SHA-256: ${f.sha256}`,
     '',
   ].join('\r\n');

@@ -26,6 +26,13 @@ export function tokenMatches(token: string, storedHash: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** Constant-time equality of two secrets given as strings (form tokens, cookie values). */
+export function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
 /** Random ids for records and blob keys: lowercase, URL- and path-safe. */
 export function newId(bytes = 12): string {
   return randomBytes(bytes).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0');

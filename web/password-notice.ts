@@ -1,3 +1,4 @@
+import { formatUtc } from '../config/units.js';
 import { displayName, queueSystemMail, type SystemMailContext, type Transfer } from '../storage/index.js';
 
 // The mail that tells a sender that wrong passwords locked their transfer (docs/passwords.md).
@@ -11,30 +12,26 @@ export interface LockNotice {
   maxFailures: number;
 }
 
-function utc(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-}
-
 export function lockNoticeText(transfer: Transfer, n: LockNotice): { subject: string; text: string } {
   // The subject is the sender's own words, decoded: one clean line, so no line of its own can
   // pass for one of Ferry's (a forged "Password:" or link line).
   const subject = transfer.subject ? displayName(transfer.subject, '') : '';
-  const about = subject ? `"${subject}"` : `the files you sent on ${utc(transfer.createdAt)}`;
+  const about = subject ? `"${subject}"` : `the files you sent on ${formatUtc(transfer.createdAt)}`;
   const who = n.group
     ? `Someone on the network ${n.group} entered a wrong password ${n.maxFailures} times for ${about}.`
     : `Wrong passwords were entered for ${about} from many networks, too many times in all.`;
   const lock = n.group
-    ? `Until ${utc(n.lockedUntil)} nobody on that network can open the files, not even with the right password.`
-    : `Until ${utc(n.lockedUntil)} nobody can open the files, not even with the right password. Recipients who opened them before keep access in the browser they used.`;
+    ? `Until ${formatUtc(n.lockedUntil)} nobody on that network can open the files, not even with the right password.`
+    : `Until ${formatUtc(n.lockedUntil)} nobody can open the files, not even with the right password. Recipients who opened them before keep access in the browser they used.`;
   const text = [
     who,
     '',
     lock,
     '',
-    `Sent: ${utc(transfer.createdAt)}`,
+    `Sent: ${formatUtc(transfer.createdAt)}`,
     `To: ${transfer.recipients.join(', ')}`,
     `Files: ${transfer.fileCount}`,
-    `Available until: ${utc(transfer.expiresAt)}`,
+    `Available until: ${formatUtc(transfer.expiresAt)}`,
     '',
     'If a recipient mistyped the password, send it to them again (it is in your receipt from Ferry) and ask them to try after the time above.',
     'If nobody else should have the link, withdraw the files on the management page linked in that receipt.',

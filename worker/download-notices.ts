@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { formatExpiry, htmlAscii } from '../gateway/notice.js';
+import { formatUtc } from '../config/units.js';
+import { htmlAscii } from '../gateway/notice.js';
 import { displayName, isOwnAddress, queueSystemMail, type BlobStore, type Db } from '../storage/index.js';
 
 // Download notices to senders (senders.notifyOnDownload, docs/senders.md), run by the worker
@@ -243,9 +244,9 @@ const message = (t: TransferInfo) => (t.subject ? `your message "${t.subject}"` 
 const FOOT = 'Your receipt for the message has the link to its management page, which lists every download.';
 
 function firstMail(t: TransferInfo, recipient: string, downloads: DownloadRow[]): { subject: string; text: string; html: string } {
-  const lines = downloads.map((d) => `* ${what(t, d.file_idx)}, ${formatExpiry(d.at)}`);
+  const lines = downloads.map((d) => `* ${what(t, d.file_idx)}, ${formatUtc(d.at)}`);
   const text = [
-    `${who(recipient)} downloaded files of ${message(t)} (sent ${formatExpiry(t.createdAt)}):`,
+    `${who(recipient)} downloaded files of ${message(t)} (sent ${formatUtc(t.createdAt)}):`,
     '',
     ...lines,
     '',
@@ -255,8 +256,8 @@ function firstMail(t: TransferInfo, recipient: string, downloads: DownloadRow[])
   ].join('\n');
   const html =
     `<div style="font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#1f2933">` +
-    `<p>${htmlAscii(who(recipient))} downloaded files of ${htmlAscii(message(t))} (sent ${htmlAscii(formatExpiry(t.createdAt))}):</p>` +
-    `<ul>${downloads.map((d) => `<li>${htmlAscii(what(t, d.file_idx))}, ${htmlAscii(formatExpiry(d.at))}</li>`).join('')}</ul>` +
+    `<p>${htmlAscii(who(recipient))} downloaded files of ${htmlAscii(message(t))} (sent ${htmlAscii(formatUtc(t.createdAt))}):</p>` +
+    `<ul>${downloads.map((d) => `<li>${htmlAscii(what(t, d.file_idx))}, ${htmlAscii(formatUtc(d.at))}</li>`).join('')}</ul>` +
     `<p>This is the first complete download through ${htmlAscii(recipient ? `${recipient}'s link` : 'the shared link')}; later downloads through it are not reported by mail.</p>` +
     `<p style="color:#555">${FOOT}</p></div>`;
   const subject = `Downloaded by ${who(recipient)}: ${t.subject ? `"${t.subject}"` : 'your files'}`;
@@ -273,22 +274,22 @@ function digestMail(rows: DownloadRow[], info: Described, cutoff: number): { sub
     byTransfer.set(r.transfer_id, m);
   }
   const transfers = [...byTransfer.keys()].map((id) => info.transfers.get(id)).filter((t): t is TransferInfo => !!t).sort((a, b) => a.createdAt - b.createdAt);
-  const text: string[] = [`Complete downloads of your files up to ${formatExpiry(cutoff)}: ${rows.length}.`, ''];
-  let html = `<div style="font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#1f2933"><p>Complete downloads of your files up to ${htmlAscii(formatExpiry(cutoff))}: ${rows.length}.</p>`;
+  const text: string[] = [`Complete downloads of your files up to ${formatUtc(cutoff)}: ${rows.length}.`, ''];
+  let html = `<div style="font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#1f2933"><p>Complete downloads of your files up to ${htmlAscii(formatUtc(cutoff))}: ${rows.length}.</p>`;
   for (const t of transfers) {
-    const heading = `${t.subject ? `"${t.subject}"` : '(no subject)'}, sent ${formatExpiry(t.createdAt)}`;
+    const heading = `${t.subject ? `"${t.subject}"` : '(no subject)'}, sent ${formatUtc(t.createdAt)}`;
     text.push(heading);
     html += `<h2 style="font-size:16px;margin:16px 0 4px 0">${htmlAscii(heading)}</h2>`;
     const recs = [...byTransfer.get(t.id)!.entries()].sort(([a], [b]) => (a === '' ? 1 : b === '' ? -1 : a.localeCompare(b)));
     for (const [rec, list] of recs) {
-      text.push(`  ${who(rec)}:`, ...list.map((d) => `  * ${what(t, d.file_idx)}, ${formatExpiry(d.at)}`));
-      html += `<p style="margin:8px 0 2px 0">${htmlAscii(who(rec))}:</p><ul style="margin:0">${list.map((d) => `<li>${htmlAscii(what(t, d.file_idx))}, ${htmlAscii(formatExpiry(d.at))}</li>`).join('')}</ul>`;
+      text.push(`  ${who(rec)}:`, ...list.map((d) => `  * ${what(t, d.file_idx)}, ${formatUtc(d.at)}`));
+      html += `<p style="margin:8px 0 2px 0">${htmlAscii(who(rec))}:</p><ul style="margin:0">${list.map((d) => `<li>${htmlAscii(what(t, d.file_idx))}, ${htmlAscii(formatUtc(d.at))}</li>`).join('')}</ul>`;
     }
     text.push('');
   }
   text.push(FOOT, '');
   html += `<p style="color:#555">${FOOT}</p></div>`;
-  const subject = `Downloads of your files: ${rows.length} up to ${formatExpiry(cutoff)}`;
+  const subject = `Downloads of your files: ${rows.length} up to ${formatUtc(cutoff)}`;
   return { subject, text: text.join('\n'), html };
 }
 

@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import { formatSize } from '../../config/units.js';
 import { displayName, isOwnAddress, queueSystemMail, type BlobStore, type Db } from '../../storage/index.js';
-import { formatExpiry, htmlAscii } from '../notice.js';
+import { formatUtc } from '../../config/units.js';
+import { htmlAscii } from '../notice.js';
 
 // The sender's receipt: what left, to whom, until when, and the private management link (and
 // the password of a protected transfer, which exists nowhere else in clear). Queued through
@@ -54,7 +55,7 @@ const subjectOf = (r: ReceiptInput): string => (r.subject ? displayName(r.subjec
 export function receiptSubject(r: ReceiptInput): string {
   const subject = subjectOf(r);
   const what = subject ? `"${subject}"` : 'your message';
-  return `Sent: ${what}, ${plural(r.files.length, 'file')} available until ${formatExpiry(r.expiresAt)}`;
+  return `Sent: ${what}, ${plural(r.files.length, 'file')} available until ${formatUtc(r.expiresAt)}`;
 }
 
 export function receiptText(r: ReceiptInput): string {
@@ -64,7 +65,7 @@ export function receiptText(r: ReceiptInput): string {
     `Files (${r.files.length}):`,
   ];
   for (const f of r.files) lines.push(`* ${displayName(f.name)}`, `  Size: ${sizeText(f.size)}`, `  SHA-256: ${f.sha256}`);
-  lines.push('', `Available until: ${formatExpiry(r.expiresAt)}`, '', `Recipients (${r.recipients.length}):`);
+  lines.push('', `Available until: ${formatUtc(r.expiresAt)}`, '', `Recipients (${r.recipients.length}):`);
   for (const x of r.recipients) lines.push(`* ${x.address} (${linkKind(x)})`);
   lines.push('', 'Manage this transfer:', MANAGE_WHY, r.manageUrl, MANAGE_PRIVATE);
   if (r.password !== undefined) lines.push('', `Password: ${r.password}`, PASSWORD_WHY, PASSWORD_PRIVATE);
@@ -89,7 +90,7 @@ export function receiptHtml(r: ReceiptInput): string {
     p(`Ferry stored the large attachments of ${intro} and sent the recipients download links (queue id ${htmlAscii(r.queueId)}).`) +
     `<h2 style="font-size:16px;margin:16px 0 8px 0">Files (${r.files.length})</h2>` +
     `<table style="border-collapse:collapse;margin:0 0 12px 0"><thead><tr><th scope="col" style="text-align:left;padding:4px 8px">Name</th><th scope="col" style="text-align:left;padding:4px 8px">Size</th><th scope="col" style="text-align:left;padding:4px 8px">SHA-256</th></tr></thead><tbody>${files}</tbody></table>` +
-    p(`Available until: <strong>${htmlAscii(formatExpiry(r.expiresAt))}</strong>`) +
+    p(`Available until: <strong>${htmlAscii(formatUtc(r.expiresAt))}</strong>`) +
     `<h2 style="font-size:16px;margin:16px 0 8px 0">Recipients (${r.recipients.length})</h2>` +
     `<ul style="margin:0 0 12px 0;padding-left:20px">${recipients}</ul>` +
     `<h2 style="font-size:16px;margin:16px 0 8px 0">Manage this transfer</h2>` +

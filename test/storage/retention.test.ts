@@ -4,7 +4,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRoles, type RunningRoles } from '../../cli/start.js';
 import { loadConfig } from '../../config/index.js';
-import { formatExpiry } from '../../gateway/notice.js';
+import { formatUtc } from '../../config/units.js';
 import {
   DAY_MS,
   decideRetention,
@@ -211,7 +211,7 @@ describe('the gateway stores the rule and prints its date in the notice', () => 
     expect(expiresAt - Number(row.created_at)).toBe(3 * DAY_MS);
     expect(Number(row.created_at)).toBeGreaterThanOrEqual(before - 1000);
     const raw = upstream.messages.at(-1)!.raw.toString('latin1');
-    expect(raw).toContain(`available until ${formatExpiry(expiresAt)}`);
+    expect(raw).toContain(`available until ${formatUtc(expiresAt)}`);
   });
 });
 

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import formbody from '@fastify/formbody';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import {
@@ -11,6 +11,7 @@ import {
   manageUrl,
   recipientStatus,
   resendCopy,
+  sameSecret,
   revokeAllBySender,
   revokeLinkBySender,
   SenderActionError,
@@ -69,10 +70,7 @@ export function manageFormToken(tokenHash: string): string {
 }
 
 function formTokenMatches(tokenHash: string, submitted: unknown): boolean {
-  if (typeof submitted !== 'string') return false;
-  const a = Buffer.from(manageFormToken(tokenHash));
-  const b = Buffer.from(submitted);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return typeof submitted === 'string' && sameSecret(manageFormToken(tokenHash), submitted);
 }
 
 /**
