@@ -1,3 +1,4 @@
+import { unclaimed } from './admin-actions.js';
 import { appendAudit } from './audit.js';
 import type { BlobStore } from './blob-store.js';
 import { deleteBlobsUnder } from './cleanup.js';
@@ -11,8 +12,6 @@ import { listLinks, revokeLink } from './recipient-links.js';
 // transfer keeps its files and is only revoked (no link works; the sweeper removes the files
 // once the hold is released). Either way the audit log says what happened and why.
 
-const LEASE_MS = 10 * 60_000;
-
 export type RetireResult = 'removed' | 'kept_on_hold' | 'busy' | 'gone';
 
 export async function retireUndeliveredTransfer(db: Db, blobs: BlobStore, transferId: string, actor: string, reason: string, now = Date.now()): Promise<RetireResult> {
@@ -24,7 +23,7 @@ export async function retireUndeliveredTransfer(db: Db, blobs: BlobStore, transf
     .set({ state: 'deleted', sweep_claim: claim, sweep_claimed_at: now })
     .where('id', '=', transferId)
     .where('held', '=', 0)
-    .where((eb) => eb.or([eb('sweep_claim', 'is', null), eb('sweep_claimed_at', '<', now - LEASE_MS)]))
+    .where(unclaimed(now))
     .executeTakeFirst();
   if (Number(r.numUpdatedRows) !== 1) {
     const t = await getTransfer(db, transferId);
