@@ -5,6 +5,7 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { messagesRejected } from './metrics.js';
 import type { ConnectionLimits } from './connection-limits.js';
 import { carriesEnhancedCode, replies } from './replies.js';
+import { feedDataInBulk } from './dot-unstuffing.js';
 
 // smtp-server with Ferry's reply rules. Two things the library cannot be configured to do:
 // 1. give a reply its own RFC 3463 code (it derives one from the reply code, so "552" always
@@ -13,7 +14,7 @@ import { carriesEnhancedCode, replies } from './replies.js';
 // 2. word the SIZE refusal at MAIL FROM: its text is fixed inside the library.
 // Both reach into smtp-server internals (send, _validateMailParams, connect), so the version is
 // pinned with ~ and test/smtp-replies.test.ts checks the exact reply lines.
-// Also here, for the same reason: the greeting delay per client (the library waits a fixed 100 ms
+// Also here, for the same reason: the DATA phase parsed in bulk (dot-unstuffing.ts), the greeting delay per client (the library waits a fixed 100 ms
 // for every connection), AUTH advertised only once TLS is up (the library advertises it on
 // plaintext too, then refuses it), the connection limits per address and the reserved slots
 // (connection-limits.ts) with a shorter idle timeout for clients that may not send, and the drain on shutdown (new connections get 421 4.3.2
@@ -29,6 +30,7 @@ type ConnectionInternals = {
   secure: boolean;
   remoteAddress: string;
   name: string;
+  _createParser(): { _feedDataStream: typeof feedDataInBulk };
   _validateMailParams(parsed: { address: string; args: Record<string, string | boolean> | false }): {
     code: number;
     message: string;
@@ -136,6 +138,14 @@ proto._validateMailParams = function (this: ConnectionInternals, parsed) {
     return { code: r.code, message: `${r.enhanced} ${r.text}`, enhancedCode: null };
   }
   return error;
+};
+
+// Every parser of the connection (a new one after STARTTLS) reads DATA in bulk.
+const createParser = (SMTPConnection.prototype as unknown as ConnectionInternals)._createParser;
+proto._createParser = function (this: ConnectionInternals) {
+  const parser = createParser.call(this);
+  parser._feedDataStream = feedDataInBulk;
+  return parser;
 };
 
 const armTimeout = (SMTPConnection.prototype as unknown as ConnectionInternals)._armTimeout;
