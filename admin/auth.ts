@@ -53,6 +53,11 @@ export function parseAdminTokens(token: string | undefined, tokens: readonly str
   return out;
 }
 
+/** Whether the admin side is on: a token of either role, or single sign-on (admin.oidc.issuer). */
+export function adminEnabled(opts: { token?: string; tokens?: readonly string[]; readonlyTokens?: readonly string[]; oidc?: { issuer?: string } }): boolean {
+  return parseAdminTokens(opts.token, opts.tokens, opts.readonlyTokens).length > 0 || !!opts.oidc?.issuer;
+}
+
 /**
  * The admin whose token this is, or undefined. Compares hashes in constant time against every
  * configured token (no early exit), so timing says nothing about which or how much matched.

@@ -3,7 +3,7 @@ import type { BlobStore, Db, RetentionBounds } from '../storage/index.js';
 import type { Brand } from '../web/brand.js';
 import { adminApi } from './api.js';
 import { adminAuthLimiter, NO_LIMIT, type AdminAuthLimitOptions } from './auth-limit.js';
-import { parseAdminTokens } from './auth.js';
+import { adminEnabled, parseAdminTokens } from './auth.js';
 import type { AdminContext } from './context.js';
 import { OidcLogin, type OidcSettings } from './oidc.js';
 import { adminUi } from './ui.js';
@@ -41,9 +41,7 @@ export interface AdminPluginOptions {
   authLimit?: AdminAuthLimitOptions | false;
 }
 
-export function adminEnabled(opts: { token?: string; tokens?: readonly string[]; readonlyTokens?: readonly string[]; oidc?: OidcSettings }): boolean {
-  return parseAdminTokens(opts.token, opts.tokens, opts.readonlyTokens).length > 0 || !!opts.oidc?.issuer;
-}
+export { adminEnabled };
 
 export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (app, opts) => {
   if (!adminEnabled(opts)) return;

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { RetentionBounds } from '../storage/index.js';
 import { buildWebApp, type WebAppOptions, type WebMount } from '../web/app.js';
 import type { AdminAuthLimitOptions } from './auth-limit.js';
-import { adminEnabled, adminPlugin } from './index.js';
+import { adminEnabled } from './auth.js';
 import type { OidcSettings } from './oidc.js';
 
 // The admin side is mounted into the web service's Fastify app (same port, same look), but the
@@ -42,6 +42,9 @@ export function adminMount(admin: AdminOptions | undefined): WebMount | undefine
   const oidc = oidcSettings(rawOidc);
   if (!adminEnabled({ ...rest, ...(oidc ? { oidc } : {}) })) return undefined;
   return async (app, site) => {
+    // Imported here, not at the top: a web service without the admin side never loads its
+    // code (and the configuration schema it validates requests with): 1-2 MB per process.
+    const { adminPlugin } = await import('./index.js');
     await app.register(adminPlugin, {
       ...rest,
       ...(oidc ? { oidc } : {}),

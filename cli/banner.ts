@@ -17,7 +17,7 @@ function local(host: string, port: number, https = false): string {
   return `${https ? 'https' : 'http'}://${h}:${port}`;
 }
 
-/** Same rule as admin/index.ts adminEnabled, read from the configuration without loading the admin code. */
+/** Same rule as admin/auth.ts adminEnabled, read from the configuration without loading the admin code. */
 function adminOn(config: Config): boolean {
   const a = config.admin as Config['admin'] & { readonlyTokens?: readonly string[]; oidc?: { issuer?: string } };
   return !!a.token || a.tokens.length > 0 || (a.readonlyTokens?.length ?? 0) > 0 || !!a.oidc?.issuer;

@@ -5,8 +5,9 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, register, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Config } from '../config/schema.js';
-import { redactUrlPassword } from '../config/index.js';
+import { redactUrlPassword } from '../config/redact.js';
 import { stopOnSignals } from './shutdown.js';
+import { workerConfigEnv } from './worker-config.js';
 import { exitOnStartError, startErrorReport } from './start-errors.js';
 import { metricsExposure, prepareStorage, startRoles, type Role, type RunningRoles } from './start.js';
 import { bannerFields } from './banner.js';
@@ -206,7 +207,7 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
   let startFailure: number | undefined;
   let restartDelay = 1000;
   const fork = (): Child => {
-    const worker = cluster.fork();
+    const worker = cluster.fork(workerConfigEnv(config));
     const child: Child = { worker, ready: false, startedAt: Date.now() };
     children.set(worker.id, child);
     worker.on('message', (m: unknown) => {

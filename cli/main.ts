@@ -1,5 +1,6 @@
 import { parseArgs } from './args.js';
 import type { Role } from './start.js';
+import { configFromPrimary } from './worker-config.js';
 
 // Every command's code (and the configuration schema) is imported only when that command runs:
 // `ferry --help` loads nothing else, and `ferry check-config` never loads the SMTP server,
@@ -71,16 +72,18 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = await remoteCommand(args.command, api, args.rest);
     return;
   }
-  const { ConfigError, loadConfig } = await import('../config/index.js');
-  let config;
-  try {
-    config = loadConfig({ file: args.config });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`ferry: configuration error: ${err.message}`);
-      process.exit(78); // EX_CONFIG
+  let config = configFromPrimary();
+  if (!config) {
+    const { ConfigError, loadConfig } = await import('../config/index.js');
+    try {
+      config = loadConfig({ file: args.config });
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        console.error(`ferry: configuration error: ${err.message}`);
+        process.exit(78); // EX_CONFIG
+      }
+      throw err;
     }
-    throw err;
   }
 
   switch (args.command) {

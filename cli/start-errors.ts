@@ -1,4 +1,4 @@
-import { ConfigError } from '../config/index.js';
+import { ConfigError } from '../config/config-error.js';
 
 /** What to say and the exit status for an error the roles can fail to start with; undefined for any other error (a bug: it crashes with its stack). */
 export function startErrorReport(e: unknown): { message: string; code: number } | undefined {

@@ -2,7 +2,10 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { storageOptionsFrom } from './storage-options.js';
 import type { Gateway } from '../gateway/gateway.js';
-import { ConfigError, redactUrlPassword } from '../config/index.js';
+// Not from config/index.js: that loads the configuration's parser (zod, yaml), which a worker
+// process never needs (it gets the parsed configuration from the primary, cli/worker-config.ts).
+import { ConfigError } from '../config/config-error.js';
+import { redactUrlPassword } from '../config/redact.js';
 import { openBlobStore, openStorage, retentionBounds, RetentionRuleError, seedRetentionRules, type Storage } from '../storage/index.js';
 import type { FastifyInstance } from 'fastify';
 import type { QueueRunner } from '../worker/queue-runner.js';

@@ -6,14 +6,9 @@ import { redactValue } from './redact.js';
 import { configSchema, resolveConfig, type Config } from './schema.js';
 import { formatDuration, isBareNumber } from './units.js';
 
-/** A configuration problem, worded for the admin: the key, the value, what is allowed, and where it was set. */
-export class ConfigError extends Error {
-  readonly code = 'FERRY_ERR_CONFIG';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+import { ConfigError } from './config-error.js';
+
+export { ConfigError };
 
 export interface LoadOptions {
   /** YAML file; when absent, defaults and the environment only. */
@@ -26,8 +21,9 @@ export interface LoadOptions {
 
 const ENV_PREFIX = 'FERRY_';
 // Environment names that belong to Ferry but are not settings: the configuration file, the
-// CLI's server and token for --server (cli/admin-client.ts), the tests' own.
-const ENV_NOT_SETTINGS = /^FERRY_(CONFIG|CLI_SERVER|CLI_TOKEN|TEST_.*)$/;
+// CLI's server and token for --server (cli/admin-client.ts), the configuration a node's primary
+// hands its workers (cli/worker-config.ts), the tests' own.
+const ENV_NOT_SETTINGS = /^FERRY_(CONFIG|CLI_SERVER|CLI_TOKEN|WORKER_CONFIG|TEST_.*)$/;
 
 /** smtp.maxMessageSize -> FERRY_SMTP_MAX_MESSAGE_SIZE */
 export function envName(path: readonly string[]): string {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, tempDir } from '../helpers/ferry.js';
 import { RawSmtp } from '../helpers/smtp-client.js';
@@ -10,7 +11,9 @@ import { spawnFerry, type ChildFerry } from './child.js';
 // workers take connections at once and relay; /metrics (on metrics.port and, with the token, on
 // the web port) shows the node's totals; a worker killed with SIGKILL is replaced and no message
 // that got a 250 is lost or doubled; SIGTERM drains both workers. The workers are told apart by
-// the pid in their log lines (the summary line of each transaction).
+// the pid in their log lines (the summary line of each transaction). The node reads a
+// configuration file; a worker started later (the replacement of a killed one) runs with what the
+// primary read at start, not with the file as it is by then (cli/worker-config.ts).
 
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
 let upstream: Upstream;
@@ -20,11 +23,14 @@ let smtpPort: number;
 let webPort: number;
 let metricsPort: number;
 let workerPids: number[];
+let configFile: string;
 
 beforeAll(async () => {
   upstream = await new Upstream().start();
   dir = tempDir('ferry-cluster-');
   [smtpPort, webPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  configFile = path.join(dir, 'ferry.yaml');
+  fs.writeFileSync(configFile, 'smtp:\n  hostname: ferry.test\n');
   child = spawnFerry(
     'start',
     {
@@ -32,7 +38,7 @@ beforeAll(async () => {
       FERRY_DATA_DIR: dir,
       FERRY_SMTP_HOST: '127.0.0.1',
       FERRY_SMTP_PORT: String(smtpPort),
-      FERRY_SMTP_HOSTNAME: 'ferry.test',
+      FERRY_CONFIG: configFile,
       FERRY_WEB_HOST: '127.0.0.1',
       FERRY_WEB_PORT: String(webPort),
       FERRY_WEB_PUBLIC_URL: `http://127.0.0.1:${webPort}`,
@@ -180,6 +186,8 @@ describe('a node of two worker processes (processes: 2)', () => {
 
   it('a worker killed with SIGKILL is replaced (and logged); every message that got a 250 is delivered exactly once', async () => {
     const victim = workerPids[0]!;
+    // Edited while the node runs: takes effect only when Ferry is restarted, in every process at once.
+    fs.writeFileSync(configFile, 'smtp:\n  hostname: edited.test\n');
     const results: { id: string; reply: string }[] = [];
     let killed = false;
     // Three senders, one message after another each, while one worker is killed mid-way.
@@ -210,6 +218,11 @@ describe('a node of two worker processes (processes: 2)', () => {
     for (const r of results) expect(ids.filter((x) => x === r.id).length).toBeLessThanOrEqual(1);
     workerPids = [workerPids[1]!, replacement.pid as number];
     expect(await summaryPidsOnceLogged(after.map((s) => queueIdOf(s.reply)))).toContain(replacement.pid);
+    // The replacement took part of these, with the settings the rest of the node has.
+    for (const s of after) {
+      const relayed = upstream.messages.find((m) => m.raw.toString('latin1').includes(`Message-ID: ${s.id}`))!.raw.toString('latin1');
+      expect(relayed).toMatch(/\tby ferry\.test \(Ferry\)/);
+    }
   }, 240_000);
 
   it('SIGTERM drains both workers: transactions in flight on each finish with 250, then every process ends (exit 0)', async () => {
