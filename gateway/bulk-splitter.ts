@@ -39,6 +39,8 @@ interface SplitterState {
   node: Node;
   hasFailed: boolean;
   pendingLineTruncated: boolean;
+  /** Bytes of the pending line (the Splitter's, kept for the next chunk). */
+  lineLength: number;
   takePendingLine(): Buffer | false;
   appendPendingLine(chunk: Buffer): void;
 }
@@ -70,8 +72,24 @@ export class BulkSplitter extends LimitedSplitter {
     this.superTransform(buf.subarray(0, end), (err) => (err ? cb(err) : this.step(buf.subarray(end), cb)));
   }
 
-  private bulk(chunk: Buffer, cb: TransformCallback): void {
+  /**
+   * `nextByte`: the byte that follows `chunk` in the input, when the caller knows it and it cannot
+   * begin a delimiter line; then a line end at the very end of `chunk` is body, not held back.
+   */
+  private bulk(chunk: Buffer, cb: TransformCallback, nextByte?: number): void {
     const s = this.s;
+    // NB joining the pending line to the chunk copies the whole chunk, and there is a pending
+    // line at almost every chunk (the partial last line, or at least the line end that a
+    // delimiter on the next line would own). When that line ends in this chunk and the line
+    // after it cannot begin a delimiter (it starts with neither "-" nor a CR), only the first line
+    // is joined, and the rest of the chunk goes on without a copy.
+    if (nextByte === undefined && s.lineLength > 0) {
+      const lf = chunk.indexOf(LF);
+      const next = lf + 1;
+      if (lf >= 0 && next < chunk.length && chunk[next] !== DASH && chunk[next] !== CR) {
+        return this.bulk(chunk.subarray(0, next), (err) => (err ? cb(err) : this.step(chunk.subarray(next), cb)), chunk[next]);
+      }
+    }
     const node = s.node;
     const delimiters: Buffer[] = [];
     let longest = 0;
@@ -135,6 +153,9 @@ export class BulkSplitter extends LimitedSplitter {
     if (lastLf < 0) {
       if (lineStart && buf.length <= maxLine) keep = 0;
       else truncated = true;
+    } else if (lastLf === buf.length - 1 && nextByte !== undefined) {
+      // A whole line, and the next one is known not to be a delimiter: its line end is body.
+      keep = buf.length;
     } else if (buf.length - lastLf - 1 <= maxLine) {
       keep = lastLf > 0 && buf[lastLf - 1] === CR ? lastLf - 1 : lastLf;
     } else {
