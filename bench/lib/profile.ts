@@ -39,21 +39,24 @@ export interface ProfileSummary {
   profileMs: number;
   /** Busy CPU time, ms, without idle time and start-up. */
   busyMs: number;
+  /** Busy time left out: loading modules, and everything outside the window when one was given. */
   startupMs: number;
   categories: { category: string; ms: number; pctOfBusy: number }[];
   topFunctions: { fn: string; where: string; category: string; ms: number; pctOfBusy: number }[];
   sendSeconds?: number;
   /** How many processes' profiles were summed (the primary and each worker of the node). */
   processes?: number;
+  /** Only the samples from the message's first byte on were counted (ProfileWindow). */
+  fromMessage?: boolean;
 }
 
 const STARTUP = 'start-up (loading modules)';
 const FS_WRITES = 'storage writes (fs)';
 
 const RULES: [RegExp, string][] = [
-  [/\/smtp-server\//, 'SMTP parsing (smtp-server)'],
-  [/libbase64|\/gateway\/(uudecode|base64)/, 'base64 decoding'],
-  [/mailsplit|\/gateway\/(mime-parts|line-ends)\.[jt]s/, 'MIME splitting (mailsplit)'],
+  [/\/smtp-server\/|\/gateway\/dot-unstuffing\.[jt]s/, 'SMTP parsing (smtp-server)'],
+  [/libbase64|\/gateway\/(uudecode|decode-base64|decode-qp)\.[jt]s/, 'decoding (base64, quoted-printable)'],
+  [/mailsplit|\/gateway\/(mime-parts|line-ends|bulk-splitter|mime-limits)\.[jt]s/, 'MIME splitting (mailsplit)'],
   [/internal\/crypto\/hash|\/gateway\/hash-counter\.[jt]s/, 'hashing (SHA-256)'],
   [/internal\/fs\/|node:fs|\/storage\/(fs-blob-store|durable-file)\.[jt]s|\/gateway\/spool\.[jt]s/, FS_WRITES],
   [/better-sqlite3|kysely|\/storage\/(records|database|open|migrations)\.[jt]s/, 'database (SQLite)'],
@@ -114,7 +117,19 @@ function mapBundleFrames(p: CpuProfile): void {
   }
 }
 
-export function summariseProfile(p: CpuProfile): ProfileSummary {
+export interface ProfileWindow {
+  /**
+   * Leave out the samples taken before this moment (µs of CLOCK_MONOTONIC, as
+   * `process.hrtime.bigint() / 1000n` in the bench: V8's profiler stamps its samples with the
+   * same clock on Linux). For a profile of one message, the process's start (migrations,
+   * Fastify's routes) is otherwise a good part of what it shows.
+   */
+  fromUs?: number;
+  /** And those after this moment (the shutdown that writes the profile). */
+  toUs?: number;
+}
+
+export function summariseProfile(p: CpuProfile, window: ProfileWindow = {}): ProfileSummary {
   mapBundleFrames(p);
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
@@ -123,9 +138,18 @@ export function summariseProfile(p: CpuProfile): ProfileSummary {
     for (const c of n.children ?? []) parent.set(c, n.id);
   }
   const self = new Map<number, number>();
+  // NB a window that misses the profile entirely (another clock) would leave nothing: ignored then.
+  const from = window.fromUs !== undefined && window.fromUs > p.startTime && window.fromUs < p.endTime ? window.fromUs : undefined;
+  let before = 0;
+  let at = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
     // timeDeltas[i] is the time since the previous sample: spent in what sample i shows.
     const dt = Math.max(0, p.timeDeltas[i] ?? 0);
+    at += p.timeDeltas[i] ?? 0;
+    if ((from !== undefined && at < from) || (from !== undefined && window.toUs !== undefined && at > window.toUs)) {
+      if (categoryOf(byId.get(p.samples[i]!)!.callFrame) !== 'idle') before += dt;
+      continue;
+    }
     self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + dt);
   }
   const catMemo = new Map<number, string>();
@@ -168,7 +192,7 @@ export function summariseProfile(p: CpuProfile): ProfileSummary {
   return {
     profileMs: (p.endTime - p.startTime) / 1000,
     busyMs: busy / 1000,
-    startupMs: (cats.get(STARTUP) ?? 0) / 1000,
+    startupMs: ((cats.get(STARTUP) ?? 0) + before) / 1000,
     categories: [...cats]
       .filter(([c]) => c !== 'idle' && c !== STARTUP)
       .sort((a, b) => b[1] - a[1])
@@ -185,11 +209,11 @@ export function summariseProfile(p: CpuProfile): ProfileSummary {
  * summed into one summary of the node: with two workers sharing the messages, one process's
  * profile would show half the work, or none of it (the primary). Undefined when there is none.
  */
-export function summariseProfileDir(dir: string): ProfileSummary | undefined {
+export function summariseProfileDir(dir: string, window: ProfileWindow = {}): ProfileSummary | undefined {
   const parts = fs
     .readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
-    .map((f) => summariseProfile(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as CpuProfile));
+    .map((f) => summariseProfile(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as CpuProfile, window));
   if (!parts.length) return undefined;
   const busyMs = parts.reduce((a, p) => a + p.busyMs, 0);
   const pct = (ms: number) => (busyMs ? (100 * ms) / busyMs : 0);
@@ -215,7 +239,7 @@ export function summariseProfileDir(dir: string): ProfileSummary | undefined {
 }
 
 export function formatProfile(s: ProfileSummary): string {
-  const lines = [`CPU profile of Ferry${s.processes && s.processes > 1 ? ` (${s.processes} processes summed)` : ''}: ${s.busyMs.toFixed(0)} ms busy (plus ${s.startupMs.toFixed(0)} ms start-up, left out) over ${(s.profileMs / 1000).toFixed(1)} s of process life${s.sendSeconds ? ` (message: ${s.sendSeconds.toFixed(2)} s under the profiler)` : ''}`];
+  const lines = [`CPU profile of Ferry${s.processes && s.processes > 1 ? ` (${s.processes} processes summed)` : ''}: ${s.busyMs.toFixed(0)} ms busy (plus ${s.startupMs.toFixed(0)} ms ${s.fromMessage ? 'before and after the message' : 'start-up'}, left out) over ${(s.profileMs / 1000).toFixed(1)} s of process life${s.sendSeconds ? ` (message: ${s.sendSeconds.toFixed(2)} s under the profiler)` : ''}`];
   for (const c of s.categories) lines.push(`  ${c.pctOfBusy.toFixed(1).padStart(5)} %  ${c.ms.toFixed(0).padStart(7)} ms  ${c.category}`);
   lines.push('  top functions (self time):');
   for (const f of s.topFunctions.slice(0, 10)) lines.push(`  ${f.pctOfBusy.toFixed(1).padStart(5)} %  ${f.fn} (${f.where}) [${f.category}]`);

@@ -113,11 +113,15 @@ export const largeScenario: ScenarioDef = {
         const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-prof-'));
         try {
           ferry = await startFerryChild({ relayUrl: `smtp://127.0.0.1:${sink.port}`, maxMessageSize: maxSize, nodeFlags: ['--cpu-prof', '--cpu-prof-dir', profDir] });
-          const t = await sendOne(ferry.smtpPort, generateMessage({ attachmentSize: attachment, seed: 'large-profile' }));
+          const message = generateMessage({ attachmentSize: attachment, seed: 'large-profile' });
+          const fromUs = Number(process.hrtime.bigint() / 1000n);
+          const t = await sendOne(ferry.smtpPort, message);
+          const toUs = Number(process.hrtime.bigint() / 1000n);
           await ferry.stop();
           ferry = undefined;
-          profile = summariseProfileDir(profDir);
+          profile = summariseProfileDir(profDir, { fromUs, toUs });
           if (!profile) throw new Error('the profiled Ferry wrote no .cpuprofile');
+          profile.fromMessage = true;
           profile.sendSeconds = t.totalMs / 1000;
           ctx.log(`profile: ${(t.totalMs / 1000).toFixed(2)} s under the profiler; CPU by category written to the report`);
         } catch (err) {
