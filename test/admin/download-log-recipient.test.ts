@@ -1,15 +1,14 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSite } from '../../admin/site.js';
 import { transfersCommand } from '../../cli/transfers.js';
 import { loadConfig, type Config } from '../../config/index.js';
-import { DAY_MS, hashToken, recordDownload, seedRetentionRules } from '../../storage/index.js';
-import { addTransfer, downloads, httpRequest, makeEnv, PUBLIC_URL, waitFor, type Env } from '../web/helpers.js';
+import { hashToken, recordDownload } from '../../storage/index.js';
+import { addTransfer, downloads, httpRequest, waitFor, type Env } from '../web/helpers.js';
+import { startAdminSite } from './admin-site.js';
 import { chromiumMissing, launchChromium, screenshot, watchedContext } from '../browser/chromium.js';
 import { uiLogin } from './admin-login.js';
 
@@ -25,7 +24,6 @@ if (missing) console.warn(`SKIPPED download log recipient browser test: ${missin
 const ADMIN = 'boss-dl-recipient-token-0123456789ab';
 const HELP = 'helpdesk-dl-recipient-token-0123456';
 const BROWSER = 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0';
-const bounds = { defaultMs: 30 * DAY_MS, minMs: DAY_MS, maxMs: 90 * DAY_MS };
 const FILE = { name: 'plan.pdf', data: Buffer.from('%PDF-1.7 the plan for the download log test') };
 
 let env: Env;
@@ -34,11 +32,7 @@ let base: string;
 let config: Config;
 
 beforeAll(async () => {
-  env = await makeEnv();
-  await seedRetentionRules(env.db, bounds);
-  app = await buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, admin: { tokens: [`boss:${ADMIN}`], readonlyTokens: [`helpdesk:${HELP}`], retention: bounds } });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  ({ env, app, base } = await startAdminSite({ admin: ADMIN, readonly: HELP }));
   const configFile = path.join(env.dir, 'ferry.yaml');
   fs.writeFileSync(configFile, [`dataDir: ${env.dir}`, 'storage:', `  database: sqlite:${env.dir}/db.sqlite`, `  blobs: file:${env.dir}/blobs`, 'log:', '  level: silent'].join('\n'));
   config = loadConfig({ file: configFile, env: {} });

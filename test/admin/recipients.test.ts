@@ -1,15 +1,8 @@
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSite } from '../../admin/site.js';
-import {
-  DAY_MS,
-  hashToken,
-  hashTransferPassword,
-  listAudit,
-  seedRetentionRules,
-} from '../../storage/index.js';
-import { addTransfer, downloads, httpRequest, makeEnv, PUBLIC_URL, waitFor, type Env } from '../web/helpers.js';
+import { hashToken, hashTransferPassword, listAudit } from '../../storage/index.js';
+import { addTransfer, downloads, httpRequest, waitFor, type Env } from '../web/helpers.js';
+import { startAdminSite } from './admin-site.js';
 import { postForm, uiLogin } from './admin-login.js';
 
 // Issue 17 item 6 in the admin API and UI: each recipient's downloads (complete, scanner and
@@ -20,7 +13,6 @@ const ADMIN = 'boss-recipients-token-0123456789abc';
 const HELP = 'helpdesk-recipients-token-01234567';
 const BROWSER = 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0';
 const SCANNER = 'Mimecast URL Protect';
-const bounds = { defaultMs: 30 * DAY_MS, minMs: DAY_MS, maxMs: 90 * DAY_MS };
 const FILES = [
   { name: 'plan.pdf', data: Buffer.from('%PDF-1.7 the plan, long enough for a range') },
   { name: 'notes.txt', data: Buffer.from('the notes, also long enough') },
@@ -33,11 +25,7 @@ let base: string;
 let passwordHash: string;
 
 beforeAll(async () => {
-  env = await makeEnv();
-  await seedRetentionRules(env.db, bounds);
-  app = await buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, admin: { tokens: [`boss:${ADMIN}`], readonlyTokens: [`helpdesk:${HELP}`], retention: bounds } });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  ({ env, app, base } = await startAdminSite({ admin: ADMIN, readonly: HELP }));
   passwordHash = await hashTransferPassword(PASSWORD);
 });
 afterAll(async () => {

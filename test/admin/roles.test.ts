@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSite } from '../../admin/site.js';
-import { DAY_MS, getTransfer, listAudit, listRules, seedRetentionRules } from '../../storage/index.js';
-import { addTransfer, makeEnv, PUBLIC_URL, type Env, type Fixture } from '../web/helpers.js';
+import { DAY_MS, getTransfer, listAudit, listRules } from '../../storage/index.js';
+import { addTransfer, type Env, type Fixture } from '../web/helpers.js';
+import { startAdminSite } from './admin-site.js';
 import { postForm, uiLogin } from './admin-login.js';
 
 // The read-only role (issue 16 item 8): admin.readonlyTokens may search and view transfers,
@@ -12,7 +12,6 @@ import { postForm, uiLogin } from './admin-login.js';
 
 const ADMIN = 'admin-role-token-0123456789abcdefgh';
 const HELP = 'helpdesk-role-token-0123456789abcdef';
-const bounds = { defaultMs: 30 * DAY_MS, minMs: DAY_MS, maxMs: 90 * DAY_MS };
 const MUTATING = new Set(['post', 'put', 'patch', 'delete']);
 
 let env: Env;
@@ -20,9 +19,7 @@ let app: FastifyInstance;
 let t: Fixture;
 
 beforeAll(async () => {
-  env = await makeEnv();
-  await seedRetentionRules(env.db, bounds);
-  app = await buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, admin: { tokens: [`boss:${ADMIN}`], readonlyTokens: [`helpdesk:${HELP}`], retention: bounds } });
+  ({ env, app } = await startAdminSite({ admin: ADMIN, readonly: HELP }));
   t = await addTransfer(env, { files: [{ name: 'plan.pdf', data: Buffer.from('pdf') }], sender: 'carol@corp.example', expiresAt: Date.now() + 5 * DAY_MS });
 });
 afterAll(async () => {

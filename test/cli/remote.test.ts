@@ -5,13 +5,13 @@ import { pathToFileURL } from 'node:url';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildSite } from '../../admin/site.js';
 import { AdminApiClient } from '../../cli/admin-client.js';
 import { queueCommand } from '../../cli/queue.js';
 import { rulesCommand } from '../../cli/rules.js';
 import { transfersCommand } from '../../cli/transfers.js';
-import { DAY_MS, enqueue, getQueueEntry, getTransfer, listAudit, listRules, newQueueId, queueBlobKey, seedRetentionRules } from '../../storage/index.js';
-import { addTransfer, makeEnv, PUBLIC_URL, type Env, type Fixture } from '../web/helpers.js';
+import { DAY_MS, enqueue, getQueueEntry, getTransfer, listAudit, listRules, newQueueId, queueBlobKey } from '../../storage/index.js';
+import { addTransfer, type Env, type Fixture } from '../web/helpers.js';
+import { startAdminSite } from '../admin/admin-site.js';
 
 // `ferry transfers|queue|rules --server URL` (issue 16 item 8: the read-only role enforced in
 // the CLI too): the commands through a running Ferry's admin API over real HTTP, with the token
@@ -22,7 +22,6 @@ import { addTransfer, makeEnv, PUBLIC_URL, type Env, type Fixture } from '../web
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const FULL = 'remote-cli-full-token-0123456789abcdef';
 const HELP = 'remote-cli-help-token-0123456789abcdef';
-const bounds = { defaultMs: 30 * DAY_MS, minMs: DAY_MS, maxMs: 90 * DAY_MS };
 
 let env: Env;
 let app: FastifyInstance;
@@ -31,11 +30,7 @@ let t: Fixture;
 let queueId: string;
 
 beforeAll(async () => {
-  env = await makeEnv();
-  await seedRetentionRules(env.db, bounds);
-  app = await buildSite({ publicUrl: PUBLIC_URL, db: env.db, blobs: env.blobs, rateLimit: false, admin: { tokens: [`boss:${FULL}`], readonlyTokens: [`helpdesk:${HELP}`], retention: bounds } });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  server = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  ({ env, app, base: server } = await startAdminSite({ admin: FULL, readonly: HELP }));
   t = await addTransfer(env, { files: [{ name: 'plan.pdf', data: Buffer.from('pdf bytes') }], sender: 'carol@corp.example', subject: 'Quarterly plan', expiresAt: Date.now() + 5 * DAY_MS });
   queueId = newQueueId();
   await env.blobs.put(queueBlobKey(queueId), Readable.from([Buffer.from('Subject: queued\r\n\r\nbody\r\n')]));
