@@ -41,8 +41,6 @@ export interface AdminPluginOptions {
   authLimit?: AdminAuthLimitOptions | false;
 }
 
-export { adminEnabled };
-
 export const adminPlugin: FastifyPluginAsync<AdminPluginOptions> = async (app, opts) => {
   if (!adminEnabled(opts)) return;
   const tokens = parseAdminTokens(opts.token, opts.tokens, opts.readonlyTokens);

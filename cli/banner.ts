@@ -1,3 +1,4 @@
+import { adminEnabled } from '../admin/auth.js';
 import type { Config } from '../config/schema.js';
 import type { Role } from './role.js';
 
@@ -17,18 +18,13 @@ function local(host: string, port: number, https = false): string {
   return `${https ? 'https' : 'http'}://${h}:${port}`;
 }
 
-/** Same rule as admin/auth.ts adminEnabled, read from the configuration without loading the admin code. */
-function adminOn(config: Config): boolean {
-  const a = config.admin as Config['admin'] & { readonlyTokens?: readonly string[]; oidc?: { issuer?: string } };
-  return !!a.token || a.tokens.length > 0 || (a.readonlyTokens?.length ?? 0) > 0 || !!a.oidc?.issuer;
-}
 
 export function bannerFields(config: Config, p: BannerPorts): { admin?: string; metrics?: string; health?: string } {
   const out: { admin?: string; metrics?: string; health?: string } = {};
   const web = p.webPort !== undefined ? local(config.web.host, p.webPort, !!(config.web.tls.cert && config.web.tls.key)) : undefined;
   const own = p.metricsPort !== undefined ? local(config.metrics.host, p.metricsPort) : undefined;
   if (p.roles.includes('web')) {
-    out.admin = adminOn(config)
+    out.admin = adminEnabled(config.admin)
       ? `${config.web.publicUrl.replace(/\/+$/, '')}/admin (API: /admin/api)`
       : 'off: set admin.tokens (e.g. FERRY_ADMIN_TOKENS="alice:$(openssl rand -base64 32)") or admin.oidc.issuer to turn it on (docs/admin.md)';
   }
