@@ -14,8 +14,8 @@ import { feedDataInBulk } from './dot-unstuffing.js';
 // 2. word the SIZE refusal at MAIL FROM: its text is fixed inside the library.
 // Both reach into smtp-server internals (send, _validateMailParams, connect), so the version is
 // pinned with ~ and test/smtp-replies.test.ts checks the exact reply lines.
-// Also here, for the same reason: the DATA phase parsed in bulk (dot-unstuffing.ts), the greeting delay per client (the library waits a fixed 100 ms
-// for every connection), AUTH advertised only once TLS is up (the library advertises it on
+// Also here, for the same reason: the DATA phase parsed in bulk (dot-unstuffing.ts), the
+// greeting delay per client (the library waits a fixed 100 ms for every connection), AUTH advertised only once TLS is up (the library advertises it on
 // plaintext too, then refuses it), the connection limits per address and the reserved slots
 // (connection-limits.ts) with a shorter idle timeout for clients that may not send, and the drain on shutdown (new connections get 421 4.3.2
 // while transactions in flight finish; the library's close() stops listening at once).

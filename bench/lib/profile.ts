@@ -140,14 +140,14 @@ export function summariseProfile(p: CpuProfile, window: ProfileWindow = {}): Pro
   const self = new Map<number, number>();
   // NB a window that misses the profile entirely (another clock) would leave nothing: ignored then.
   const from = window.fromUs !== undefined && window.fromUs > p.startTime && window.fromUs < p.endTime ? window.fromUs : undefined;
-  let before = 0;
+  let outside = 0;
   let at = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
     // timeDeltas[i] is the time since the previous sample: spent in what sample i shows.
     const dt = Math.max(0, p.timeDeltas[i] ?? 0);
     at += p.timeDeltas[i] ?? 0;
-    if ((from !== undefined && at < from) || (from !== undefined && window.toUs !== undefined && at > window.toUs)) {
-      if (categoryOf(byId.get(p.samples[i]!)!.callFrame) !== 'idle') before += dt;
+    if (from !== undefined && (at < from || (window.toUs !== undefined && at > window.toUs))) {
+      if (categoryOf(byId.get(p.samples[i]!)!.callFrame) !== 'idle') outside += dt;
       continue;
     }
     self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + dt);
@@ -192,7 +192,7 @@ export function summariseProfile(p: CpuProfile, window: ProfileWindow = {}): Pro
   return {
     profileMs: (p.endTime - p.startTime) / 1000,
     busyMs: busy / 1000,
-    startupMs: ((cats.get(STARTUP) ?? 0) + before) / 1000,
+    startupMs: ((cats.get(STARTUP) ?? 0) + outside) / 1000,
     categories: [...cats]
       .filter(([c]) => c !== 'idle' && c !== STARTUP)
       .sort((a, b) => b[1] - a[1])
