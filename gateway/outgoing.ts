@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { Logger } from 'pino';
 import type { SMTPServerSession } from 'smtp-server';
@@ -8,6 +8,7 @@ import { makeResolver, seal, verifyOriginal, type DnsResolver, type OriginalAuth
 import { chooseKey, loadKeys, signMessage, SigningKeyError, type SigningKey } from './dkim.js';
 import { readHeaderBlock } from './dsn.js';
 import type { Intake } from './intake.js';
+import { withPrefix } from './prefixed-stream.js';
 import { receivedField, receivedFromSession } from './received.js';
 
 // The fields Ferry puts in front of a finished message before it leaves (relayed, written to
@@ -101,17 +102,6 @@ export async function outgoingPrefix(o: OutgoingInput): Promise<Buffer> {
   return Buffer.concat([received, arcSet, dkimField]);
 }
 
-/** `prefix`, then the stream `open()` gives (opened only when the first bytes are wanted). */
-export function withPrefix(prefix: Buffer, open: () => Readable): Readable {
-  if (!prefix.length) return open();
-  return Readable.from(
-    (async function* () {
-      yield prefix;
-      yield* open();
-    })(),
-    { objectMode: false, highWaterMark: 64 * 1024 },
-  );
-}
 
 /** The domain of the first From address, from the message's header block. */
 async function headerFromDomain(file: string): Promise<string | undefined> {

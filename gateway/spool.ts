@@ -3,6 +3,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { withPrefix } from './prefixed-stream.js';
 
 // Local working copies of one SMTP transaction: the raw copy (kept only until the first
 // attachment is offloaded), the pass-1 output and the final message. They are small once
@@ -179,10 +180,21 @@ export class SpoolFile extends Writable {
     return this.file;
   }
 
-  /** A stream of the whole copy; call after the writer has finished. */
-  open(): Readable {
-    if (this.onDisk) return fs.createReadStream(this.file, { highWaterMark: 256 * 1024 });
-    return Readable.from(this.chunks, { objectMode: false });
+  /**
+   * A stream of the whole copy, after `prefix` when given; call after the writer has finished.
+   * In memory, one Buffer: the relay client writes each chunk it is given to the socket (and
+   * nodemailer then ends the data with a write of its own), so the DATA chunks the copy was made
+   * of, often a few KiB each, would each be a system call on the way out.
+   */
+  open(prefix?: Buffer): Readable {
+    if (this.onDisk) {
+      const file = () => fs.createReadStream(this.file, { highWaterMark: 256 * 1024 });
+      return prefix?.length ? withPrefix(prefix, file) : file();
+    }
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.held);
+    // Joined once; the budget already counts these bytes.
+    this.chunks = [body];
+    return Readable.from([prefix?.length ? Buffer.concat([prefix, body]) : body], { objectMode: false });
   }
 
   /** Frees the memory and removes the file (waits for a writer still open, which would re-create it). */

@@ -28,6 +28,7 @@ import {
   type Db,
   type QueueRecipient,
 } from '../storage/index.js';
+import { DeferredPass } from './deferred-pass.js';
 import { Intake } from './intake.js';
 import { countTransaction } from './metrics.js';
 import { CrlfNormalizer } from './line-ends.js';
@@ -42,7 +43,7 @@ import { nextHopReply, replies, type Reply } from './replies.js';
 import { Spool, type SpoolFile } from './spool.js';
 import { ScanGate } from './scan/gate.js';
 import { queueHeldNotices } from './scan/notice.js';
-import { checkOriginalWhileReceiving, outgoingPrefix, signingFor, withPrefix } from './outgoing.js';
+import { checkOriginalWhileReceiving, outgoingPrefix, signingFor } from './outgoing.js';
 import type { OriginalAuth } from './arc.js';
 import { decideRetention, retentionBounds } from '../storage/retention.js';
 import { hashTransferPassword, newTransferPassword } from '../storage/transfer-passwords.js';
@@ -118,14 +119,25 @@ class StorageFailure extends Error {
  */
 export class MessageTransaction implements OffloadSink {
   readonly queueId = newQueueId();
-  readonly transferId = newId();
+  // The transfer's id and tokens are drawn when the first attachment is offloaded: most mail has
+  // none, and three random draws per message were 2-3 % of a small message's CPU.
+  private transferIdDrawn: string | undefined;
+  private tokenDrawn: string | undefined;
+  private manageTokenDrawn: string | undefined;
+  get transferId(): string {
+    return (this.transferIdDrawn ??= newId());
+  }
   /**
    * The transfer's own token (transfers.token_hash): the shared link's, or, with a link per
    * recipient, one nobody is given (pass 1's placeholders carry it until pass 2 writes each copy's).
    */
-  private readonly token = newToken();
+  private get token(): string {
+    return (this.tokenDrawn ??= newToken());
+  }
   /** The sender's credential for the management page (/m/<token>), only in the receipt. */
-  private readonly manageToken = newToken();
+  private get manageToken(): string {
+    return (this.manageTokenDrawn ??= newToken());
+  }
   /** The copies to relay, planned with the transfer record (at the first offload). */
   private copies: Copy[] = [];
   /** The transfer's password in clear, only for the sender's receipt; never logged. */
@@ -149,7 +161,9 @@ export class MessageTransaction implements OffloadSink {
   private transferCreated: Promise<void> | undefined;
   private nextIdx = 1;
   private storageError: unknown;
-  private offloader!: Offloader;
+  /** Made when pass 1 starts; a message that skips it has none. */
+  private offloader: Offloader | undefined;
+  private pass1: DeferredPass | undefined;
   private intake!: Intake;
   private spool!: Spool;
   private rawDone: Promise<void> = Promise.resolve();
@@ -268,32 +282,40 @@ export class MessageTransaction implements OffloadSink {
     }
   }
 
-  /** Pass 1: DATA -> intake -> (raw copy) + (splitter -> offloader -> joiner -> spool "a"). */
+  /**
+   * Pass 1: DATA -> intake -> (raw copy) + (splitter -> offloader -> joiner -> spool "a"), the
+   * second branch only once the message could hold a part to offload (gateway/deferred-pass.ts).
+   */
   private startPass1(onHardLimit: () => void): Promise<void> {
     const cfg = this.ctx.config;
     const raw = this.spool.writer('raw');
     const rawDone = finished(raw);
     rawDone.catch(() => undefined);
-    const chunker = new BulkChunker(DATA_CHUNK);
+    const mime = new DeferredPass(Math.min(cfg.offload.minAttachmentSize, cfg.smtp.memorySpoolLimit), () => {
+      const chunker = new BulkChunker(DATA_CHUNK);
+      this.offloader = new Offloader({ minSize: cfg.offload.minAttachmentSize, signed: cfg.offload.signed, sink: this });
+      const done = pipeline(chunker, new BulkSplitter(SPLITTER_OPTIONS, mimeLimits(cfg)), this.offloader, new Joiner(), new CrlfNormalizer(), this.spool.writer('a'));
+      return { input: chunker as unknown as Writable, done };
+    });
+    this.pass1 = mime;
     this.intake = new Intake({
       maxSize: cfg.smtp.maxMessageSize,
       hardLimit: cfg.smtp.hardLimit,
       onOversize: () => {
         raw.destroy();
-        chunker.destroy(new Error('over size limit'));
+        mime.destroy(new Error('over size limit'));
       },
       onHardLimit: () => {
         raw.destroy();
-        chunker.destroy(new Error('over hard limit'));
+        mime.destroy(new Error('over hard limit'));
         onHardLimit();
       },
     });
     this.intake.attach('raw', raw, { canonicalLineEnds: true });
-    this.offloader = new Offloader({ minSize: cfg.offload.minAttachmentSize, signed: cfg.offload.signed, sink: this });
     this.rawDone = rawDone;
-    this.intake.attach('mime', chunker as unknown as Writable);
+    this.intake.attach('mime', mime);
     this.originalAuth = checkOriginalWhileReceiving(this.intake, cfg);
-    return pipeline(chunker, new BulkSplitter(SPLITTER_OPTIONS, mimeLimits(cfg)), this.offloader, new Joiner(), new CrlfNormalizer(), this.spool.writer('a'));
+    return mime.done;
   }
 
   /**
@@ -316,7 +338,7 @@ export class MessageTransaction implements OffloadSink {
       new NoticeInserter({
         text: noticeText(n),
         html: noticeHtml(n),
-        addPart: !this.offloader.hasNoticeTarget,
+        addPart: !this.offloader!.hasNoticeTarget,
         rootHeader: { key: 'X-Ferry-Offloaded', value: `${this.files.length} file${this.files.length === 1 ? '' : 's'}; ${total} bytes` },
         placeholders: new Map(this.files.map((f) => [f.idx, placeholderText(f, url, this.expiresAt)])),
         subject: this.relayedSubject,
@@ -348,7 +370,7 @@ export class MessageTransaction implements OffloadSink {
     const signing = signingFor(this.ctx.config);
     const file = signing.dkim.length || signing.arc.length ? await copy.toFile() : '';
     const prefix = await outgoingPrefix({ config: this.ctx.config, session: this.session, queueId: this.queueId, file, modified: offloaded > 0, original: this.originalAuth, log: this.log });
-    const open = () => withPrefix(prefix, () => copy.open());
+    const open = () => copy.open(prefix);
     const size = copy.size + prefix.length;
     const t0 = Date.now();
     const outcome = await deliver(this.ctx.relay, {
@@ -426,7 +448,7 @@ export class MessageTransaction implements OffloadSink {
       for (const [i, copy] of this.copies.entries()) {
         const file = await this.pass2(copy);
         const prefix = await this.prefixFor(file, copy.recipients);
-        const open = () => withPrefix(prefix, () => file.open());
+        const open = () => file.open(prefix);
         const size = file.size + prefix.length;
         const blobKey = copyBlobKey(this.transferId, copy.linkId);
         this.blobKeys.push(blobKey);
@@ -711,7 +733,7 @@ export class MessageTransaction implements OffloadSink {
   }
 
   private async createTransferRecord(): Promise<void> {
-    const root = this.offloader.rootNode;
+    const root = this.offloader?.rootNode;
     const header = (k: string) => {
       const v = root?.headers ? root.headers.getFirst(k) : '';
       return v ? v.slice(0, 998) : null;
@@ -782,7 +804,8 @@ export class MessageTransaction implements OffloadSink {
   /** Waits for pass 1 to stop (after aborting it), then removes everything. */
   private async fail(pass1: Promise<void>): Promise<void> {
     this.cancel('transaction failed');
-    this.offloader.destroy(new Error('transaction failed'));
+    this.pass1?.destroy(new Error('transaction failed'));
+    this.offloader?.destroy(new Error('transaction failed'));
     await pass1.catch(() => undefined);
     await this.cleanup();
     await this.spool.removeAll();

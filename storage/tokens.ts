@@ -38,9 +38,22 @@ export function newId(bytes = 12): string {
   return randomBytes(bytes).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0');
 }
 
+// Queue ids are drawn from a pool of random bytes filled 512 ids at a time: each randomBytes()
+// call is a system call (7-8 us here), one per message was 2.5 % of a small message's CPU.
+// Only for ids that are shown, never for secrets: a token draws its own bytes, so no token shares
+// a pool with a value a client sees.
+const QUEUE_ID_BYTES = 8;
+let idPool = Buffer.alloc(0);
+let idPoolAt = 0;
+
 /** A short id shown to SMTP clients and in logs, like a Postfix queue id. */
 export function newQueueId(): string {
-  return randomBytes(8).toString('hex').toUpperCase();
+  if (idPoolAt + QUEUE_ID_BYTES > idPool.length) {
+    idPool = randomBytes(QUEUE_ID_BYTES * 512);
+    idPoolAt = 0;
+  }
+  idPoolAt += QUEUE_ID_BYTES;
+  return idPool.toString('hex', idPoolAt - QUEUE_ID_BYTES, idPoolAt).toUpperCase();
 }
 
 export function newBlobKey(transferId: string, index: number): string {
