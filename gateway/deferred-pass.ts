@@ -6,10 +6,10 @@ import { drainOrClose } from './backpressure.js';
 // quoted-printable and uuencode only shrink; 7bit, 8bit and binary stay the same), so a message
 // that ends below offload.minAttachmentSize has nothing to offload whatever its structure.
 // Such a message is relayed from the raw copy as it came, which is what pass 1 would have ended
-// in too. Until then the DATA chunks are held here. The raw copy already holds the same Buffers,
-// so that costs no second copy. Pass 1 starts, and gets the held chunks first, when the bytes
-// reach `threshold`: the smaller of offload.minAttachmentSize and smtp.memorySpoolLimit, so that
-// no message holds more here than the admin lets one message hold in memory.
+// in too. Until then the DATA chunks are held here, at most `threshold` bytes: the smaller of
+// offload.minAttachmentSize and smtp.memorySpoolLimit, so that no message holds more here than
+// the admin lets one message's copy hold in memory. Pass 1 starts when the bytes reach it, and
+// gets the held chunks first.
 //
 // For a 10 KiB message this saves six streams, mailsplit's header parse of every part and the
 // pass-1 working copy: about a fifth of the CPU of a small message (docs/performance.md).
