@@ -379,8 +379,13 @@ export const configSchema = z.strictObject({
       attemptTimeout: duration().optional(),
       /** The earlier name of relay.attemptTimeout, still accepted (default 60s). */
       timeout: duration().optional(),
-      /** Idle connections kept open per next hop for reuse (0 = a new connection per message). */
-      poolSize: z.coerce.number().int().min(0, { message: 'expected a whole number, 0 for no reuse' }).max(50, { message: 'expected at most 50' }).default(4),
+      /**
+       * Idle connections kept open per next hop for reuse (0 = a new connection per message), per
+       * process, each for at most 5 s. Under load each is reused within milliseconds; four were
+       * too few for ten sessions a process (a fifth of a small message's CPU went on new
+       * connections, docs/performance.md).
+       */
+      poolSize: z.coerce.number().int().min(0, { message: 'expected a whole number, 0 for no reuse' }).max(50, { message: 'expected at most 50' }).default(16),
       /** STARTTLS towards an smtp:// next hop: opportunistic, required or off. */
       starttls: z.enum(['opportunistic', 'required', 'off'], { message: 'expected opportunistic, required or off' }).default('opportunistic'),
       /** Check the next hop's certificate. */

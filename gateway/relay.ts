@@ -77,7 +77,11 @@ export interface RelayOptions {
   tlsVerify: boolean;
   /** Idle connections kept for reuse (relay.poolSize); 0 = a new connection every time. */
   poolSize?: number;
-  /** How long an idle connection is kept. Default 30 s. */
+  /**
+   * How long an idle connection is kept. Default 5 s: like Postfix's connection cache
+   * (smtp_connection_cache_time_limit, 2 s), long enough for the next message of a burst, short
+   * enough that a quiet gateway holds no connection (and no smtpd process) at the next hop.
+   */
   idleMs?: number;
 }
 
@@ -308,7 +312,7 @@ export class SmtpRelay implements Relay {
   }
 
   private release(p: PooledConnection): void {
-    const max = this.opts.poolSize ?? 4;
+    const max = this.opts.poolSize ?? 16;
     if (this.closed || this.idle.length >= max) {
       p.conn.quit();
       return;
@@ -326,7 +330,7 @@ export class SmtpRelay implements Relay {
       const i = this.idle.indexOf(p);
       if (i >= 0) this.idle.splice(i, 1);
       p.conn.quit();
-    }, this.opts.idleMs ?? 30_000);
+    }, this.opts.idleMs ?? 5_000);
     p.idleTimer.unref();
     this.idle.push(p);
   }

@@ -11,7 +11,7 @@ describe('queue and relay settings', () => {
     const c = loadConfig({ env: {} });
     expect(c.relay.attemptTimeout).toBe(60_000);
     expect(c.relay.timeout).toBe(60_000);
-    expect(c.relay.poolSize).toBe(4);
+    expect(c.relay.poolSize).toBe(16);
     expect(c.queue).toEqual({
       retrySchedule: [5 * MIN, 10 * MIN, 20 * MIN, 40 * MIN, 60 * MIN, 120 * MIN, 240 * MIN],
       maxAge: 5 * 24 * 60 * MIN,

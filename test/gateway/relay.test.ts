@@ -89,6 +89,33 @@ describe('connection reuse', () => {
     expect(seen.connections).toBe(4);
   });
 
+  it('an idle connection is closed with QUIT after idleMs, so a quiet gateway holds none at the next hop', async () => {
+    let closed = 0;
+    const { port, seen } = await server({ onClose: () => closed++ });
+    const r = relay(`smtp://127.0.0.1:${port}`, { idleMs: 300 });
+    await send(r, 1);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(closed).toBe(0);
+    await new Promise((res) => setTimeout(res, 600));
+    expect(closed).toBe(1);
+    // The next message opens a new connection.
+    await send(r, 2);
+    expect(seen.connections).toBe(2);
+  });
+
+  it('as many idle connections are kept as poolSize says, the rest are closed after their message', async () => {
+    let closed = 0;
+    const { port, seen } = await server({ onClose: () => closed++ });
+    const r = relay(`smtp://127.0.0.1:${port}`, { poolSize: 3 });
+    await Promise.all(Array.from({ length: 5 }, (_, i) => send(r, i)));
+    expect(seen.connections).toBe(5);
+    await new Promise((res) => setTimeout(res, 200));
+    expect(closed).toBe(2);
+    // The next three reuse the idle ones.
+    await Promise.all(Array.from({ length: 3 }, (_, i) => send(r, 10 + i)));
+    expect(seen.connections).toBe(5);
+  });
+
   it('an idle connection the next hop closed is replaced, and the message goes once', async () => {
     // The next hop drops idle clients after 200 ms.
     const { port, seen } = await server({ socketTimeout: 200 });
