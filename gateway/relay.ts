@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { writeDurably } from '../storage/durable-file.js';
+import { stuffDataInBulk } from './dot-stuffing.js';
 
 // The relay client: hands a finished (small) message to the next hop in one SMTP transaction.
 // One class per kind of next hop: SmtpRelay speaks SMTP with nodemailer's client and keeps a
@@ -226,6 +227,7 @@ export class SmtpRelay implements Relay {
       // Idle time in any later step (each reply, each write of the data).
       socketTimeout: this.opts.timeoutMs,
     });
+    stuffDataInBulk(conn);
     // An 'error' with no listener would end the process; one can come at any time (an idle
     // connection timing out, a late socket error after quit()). The listeners below act on them.
     conn.on('error', () => undefined);
