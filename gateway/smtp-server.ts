@@ -6,6 +6,7 @@ import { messagesRejected } from './metrics.js';
 import type { ConnectionLimits } from './connection-limits.js';
 import { carriesEnhancedCode, replies } from './replies.js';
 import { feedDataInBulk } from './dot-unstuffing.js';
+import { shownIdBytes } from '../storage/index.js';
 
 // smtp-server with Ferry's reply rules. Two things the library cannot be configured to do:
 // 1. give a reply its own RFC 3463 code (it derives one from the reply code, so "552" always
@@ -176,9 +177,12 @@ const handleAuth = (SMTPConnection.prototype as unknown as { handler_AUTH(comman
 
 type ServerInternals = {
   connections: Set<SMTPConnection>;
+  _expectsProxyHeader(socket: net.Socket): boolean;
   _onError(err: Error): void;
   _onClientConnect(data: unknown): void;
 };
+
+const libraryHandleProxy = (SMTPServer.prototype as unknown as { _handleProxy(socket: net.Socket, callback: unknown): void })._handleProxy;
 
 export class FerrySMTPServer extends SMTPServer {
   /** Set by drain(): new connections are refused with 421 4.3.2 and every new command gets it. */
@@ -208,6 +212,21 @@ export class FerrySMTPServer extends SMTPServer {
       c.send(421, 'Server shutting down');
       c.close();
     }
+  }
+
+  /**
+   * Same as smtp-server's `_handleProxy` for a connection without a PROXY header, with the session
+   * id (80 random bits, base 32, as the library makes it) from the pool of bytes for shown ids
+   * instead of a randomBytes() system call per connection. A PROXY listener goes the library's way.
+   */
+  override _handleProxy(socket: net.Socket, callback: (err: Error | null, opts?: { id: string; ignore?: boolean }) => void): void {
+    const self = this as unknown as ServerInternals;
+    if (self._expectsProxyHeader(socket)) return libraryHandleProxy.call(this, socket, callback);
+    const id = BigInt('0x' + shownIdBytes(10).toString('hex'))
+      .toString(32)
+      .padStart(16, '0');
+    const ignore = this.options.ignoredHosts && this.options.ignoredHosts.includes(socket.remoteAddress ?? '');
+    setImmediate(() => callback(null, { id, ignore }));
   }
 
   override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: ConstructorParameters<typeof SMTPConnection>[2]): void {
