@@ -163,7 +163,7 @@ export class MessageTransaction implements OffloadSink {
   private storageError: unknown;
   /** Made when pass 1 starts; a message that skips it has none. */
   private offloader: Offloader | undefined;
-  private pass1: DeferredPass | undefined;
+  private mimePass: DeferredPass | undefined;
   private intake!: Intake;
   private spool!: Spool;
   private rawDone: Promise<void> = Promise.resolve();
@@ -297,7 +297,7 @@ export class MessageTransaction implements OffloadSink {
       const done = pipeline(chunker, new BulkSplitter(SPLITTER_OPTIONS, mimeLimits(cfg)), this.offloader, new Joiner(), new CrlfNormalizer(), this.spool.writer('a'));
       return { input: chunker as unknown as Writable, done };
     });
-    this.pass1 = mime;
+    this.mimePass = mime;
     this.intake = new Intake({
       maxSize: cfg.smtp.maxMessageSize,
       hardLimit: cfg.smtp.hardLimit,
@@ -804,7 +804,7 @@ export class MessageTransaction implements OffloadSink {
   /** Waits for pass 1 to stop (after aborting it), then removes everything. */
   private async fail(pass1: Promise<void>): Promise<void> {
     this.cancel('transaction failed');
-    this.pass1?.destroy(new Error('transaction failed'));
+    this.mimePass?.destroy(new Error('transaction failed'));
     this.offloader?.destroy(new Error('transaction failed'));
     await pass1.catch(() => undefined);
     await this.cleanup();
