@@ -2,6 +2,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { DeferredPass, type StartedPass } from '../../gateway/deferred-pass.js';
+import { inChunks } from '../helpers/chunks.js';
 
 // gateway/deferred-pass.ts: pass 1 starts only once a message has reached the threshold, then
 // gets every byte in order; a message that ends below it never starts the pass.
@@ -49,11 +50,9 @@ describe('DeferredPass', () => {
   it('at the threshold the pass starts and gets every byte, the held ones first, in order', async () => {
     for (const cut of [1, 7, 999, 1000, 4096]) {
       const all = bytes(20_000, cut);
-      const chunks: Buffer[] = [];
-      for (let i = 0; i < all.length; i += cut) chunks.push(all.subarray(i, i + cut));
       const p = collectingPass();
       const pass = new DeferredPass(1000, p.start);
-      await feed(pass, chunks);
+      await feed(pass, inChunks(all, cut));
       await pass.done;
       expect(pass.started, `chunks of ${cut}`).toBe(true);
       expect(p.starts()).toBe(1);

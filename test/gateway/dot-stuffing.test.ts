@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
 import { describe, expect, it } from 'vitest';
 import { stuffInBulk } from '../../gateway/dot-stuffing.js';
+import { inChunks, splitAt } from '../helpers/chunks.js';
 
 // gateway/dot-stuffing.ts must give exactly what nodemailer's own DataStream gives (the relay
 // installs it in its place): for every input and every way of cutting it into chunks.
@@ -20,16 +21,6 @@ async function run(chunks: Buffer[], bulk: boolean): Promise<{ out: Buffer; inBy
   return { out: Buffer.concat(got), inBytes: s.inByteCount, outBytes: s.outByteCount };
 }
 
-function cuts(input: Buffer, at: number[]): Buffer[] {
-  const out: Buffer[] = [];
-  let from = 0;
-  for (const a of at) {
-    out.push(input.subarray(from, a));
-    from = a;
-  }
-  out.push(input.subarray(from));
-  return out;
-}
 
 /** Inputs made of the bytes that matter (CR, LF, dot) and a letter, every arrangement up to length 5, plus real shapes. */
 function inputs(): Buffer[] {
@@ -59,9 +50,9 @@ describe('bulk dot-stuffing against nodemailer DataStream', () => {
       const whole = await run([input], true);
       expect(whole, JSON.stringify(input.toString('latin1'))).toEqual(expected);
       for (let i = 0; i <= input.length; i++) {
-        expect((await run(cuts(input, [i]), true)).out.equals(expected.out), `${JSON.stringify(input.toString('latin1'))} cut at ${i}`).toBe(true);
+        expect((await run(splitAt(input, [i]), true)).out.equals(expected.out), `${JSON.stringify(input.toString('latin1'))} cut at ${i}`).toBe(true);
         for (let j = i; j <= input.length; j++) {
-          expect((await run(cuts(input, [i, j]), true)).out.equals(expected.out), `${JSON.stringify(input.toString('latin1'))} cut at ${i},${j}`).toBe(true);
+          expect((await run(splitAt(input, [i, j]), true)).out.equals(expected.out), `${JSON.stringify(input.toString('latin1'))} cut at ${i},${j}`).toBe(true);
         }
       }
     }
@@ -70,7 +61,7 @@ describe('bulk dot-stuffing against nodemailer DataStream', () => {
   it('the same inputs one byte at a time', async () => {
     for (const input of inputs()) {
       const expected = await run([input], false);
-      const bytes = [...input].map((b) => Buffer.from([b]));
+      const bytes = inChunks(input, 1);
       expect(await run(bytes, true)).toEqual(await run(bytes, false));
       expect((await run(bytes, true)).out.equals(expected.out)).toBe(true);
     }
@@ -85,9 +76,7 @@ describe('bulk dot-stuffing against nodemailer DataStream', () => {
     const input = Buffer.from(s, 'latin1');
     const expected = await run([input], false);
     for (const size of [1, 2, 3, 7, 64, 4095, 65536, 1024 * 1024]) {
-      const chunks: Buffer[] = [];
-      for (let i = 0; i < input.length; i += size) chunks.push(input.subarray(i, i + size));
-      const got = await run(chunks, true);
+      const got = await run(inChunks(input, size), true);
       expect(got.out.equals(expected.out), `chunks of ${size}`).toBe(true);
       expect([got.inBytes, got.outBytes]).toEqual([expected.inBytes, expected.outBytes]);
     }

@@ -3,6 +3,7 @@ import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import { describe, expect, it } from 'vitest';
 import { feedDataInBulk } from '../../gateway/dot-unstuffing.js';
 import { pseudoRandom } from '../helpers/mail.js';
+import { splitAt } from '../helpers/chunks.js';
 
 // The DATA phase read in bulk (gateway/dot-unstuffing.ts) must give the message and the commands
 // after it exactly as the rules say, whatever the TCP segmentation: a terminator or an escape
@@ -101,16 +102,6 @@ function trickyInputs(count: number): Buffer[] {
   return out;
 }
 
-function splitAt(input: Buffer, cuts: number[]): Buffer[] {
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const cut of [...cuts].sort((a, b) => a - b)) {
-    chunks.push(input.subarray(from, cut));
-    from = cut;
-  }
-  chunks.push(input.subarray(from));
-  return chunks.filter((c) => c.length > 0);
-}
 
 describe('DATA read in bulk (dot-unstuffing)', () => {
   it('the first line: an empty message, an escaped lone dot, a dot that is content', async () => {
