@@ -24,14 +24,17 @@ export interface StartedPass {
 }
 
 export class DeferredPass extends Writable {
-  /** Whether pass 1 ran (false: the message ended below the threshold and skipped it). */
-  started = false;
   /** Settles when pass 1 has finished, or at the end of the data when it never started. */
   readonly done: Promise<void>;
   private held: Buffer[] = [];
   private heldBytes = 0;
   private input: Writable | undefined;
   private settle!: { resolve: () => void; reject: (err: unknown) => void };
+
+  /** Whether pass 1 ran (false: the message ended below the threshold and skipped it). */
+  get started(): boolean {
+    return this.input !== undefined;
+  }
 
   constructor(
     private readonly threshold: number,
@@ -76,7 +79,6 @@ export class DeferredPass extends Writable {
   }
 
   private begin(): void {
-    this.started = true;
     const pass = this.start();
     this.input = pass.input;
     pass.done.then(this.settle.resolve, this.settle.reject);

@@ -108,7 +108,7 @@ interface SendStreamFactory {
 export function stuffDataInBulk(conn: object): void {
   const c = conn as SendStreamFactory;
   const create = c._createSendStream;
-  if (typeof create !== 'function') throw new Error('nodemailer SMTPConnection has no _createSendStream: the pinned version changed');
+  if (typeof create !== 'function') throw new Error('this nodemailer version has no SMTPConnection._createSendStream: gateway/dot-stuffing.ts must follow it');
   c._createSendStream = function (this: SendStreamFactory, callback) {
     const stream = create.call(this, callback) as DataStreamLike;
     stream._transform = stuffInBulk;

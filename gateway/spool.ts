@@ -189,7 +189,7 @@ export class SpoolFile extends Writable {
   open(prefix?: Buffer): Readable {
     if (this.onDisk) {
       const file = () => fs.createReadStream(this.file, { highWaterMark: 256 * 1024 });
-      return prefix?.length ? withPrefix(prefix, file) : file();
+      return prefix ? withPrefix(prefix, file) : file();
     }
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.held);
     // Joined once; the budget already counts these bytes.
