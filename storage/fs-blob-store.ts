@@ -4,30 +4,17 @@ import path from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeDurably } from './durable-file.js';
+import { ReadBuffers } from './read-buffers.js';
 import { assertValidKey, BlobNotFoundError, BlobStoreUnavailableError, type BlobStore, type ByteRange } from './blob-store.js';
 
 const PARTIAL_SUFFIX = '.partial';
 
-// Read sizes. Large reads cost fewer trips through the JavaScript stream machinery per byte (a
-// 1 GiB download in 1 MiB reads is a thousand of them instead of 4,000 at 256 KiB), but each
-// open read holds two buffers of that size (a download sent directly: the one being read and the
-// one being written, see FileBlobStream; a stream reader: the one it holds and the next), and a
-// hundred downloads at once at 1 MiB would be 200 MiB of buffers alone. So the reads of this
-// process share a 32 MiB budget: up to 16 at 1 MiB, then halving down to 64 KiB
-// (docs/performance.md, "Download path"). Only a buffer size: no limit or count anyone else
+// The read buffers of this process's blob reads: 1 MiB reads while few run, less when many do,
+// within one budget (storage/read-buffers.ts). Only a buffer size: no limit or count anyone else
 // relies on lives here.
-const READ_BUDGET = 32 * 1024 * 1024;
-const BUFFERS_PER_READ = 2;
-const MAX_READ = 1024 * 1024;
-const MIN_READ = 64 * 1024;
-let openReads = 0;
+const READ_BUDGET = 8 * 1024 * 1024;
+export const readBuffers = new ReadBuffers(READ_BUDGET, 1024 * 1024, 64 * 1024);
 
-/** The read size for a stream opened while `n` reads (itself included) are open. */
-export function blobReadSize(n: number): number {
-  let size = MAX_READ;
-  while (size > MIN_READ && BUFFERS_PER_READ * size * n > READ_BUDGET) size /= 2;
-  return size;
-}
 /** Modes of what the store creates (the umask can only take more away). */
 const PRIVATE_DIR = 0o700;
 const PRIVATE_FILE = 0o600;
@@ -68,9 +55,7 @@ export class FsBlobStore implements BlobStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobNotFoundError(key);
       throw new BlobStoreUnavailableError(`cannot open blob ${key}: ${(err as Error).message}`, { cause: err });
     }
-    const stream = new FileBlobStream(fh, opts.range, blobReadSize(openReads + 1));
-    openReads++;
-    stream.once('close', () => openReads--);
+    const stream = new FileBlobStream(fh, opts.range, readBuffers);
     if (opts.signal) {
       const onAbort = () => stream.destroy(new Error('aborted'));
       if (opts.signal.aborted) onAbort();
@@ -151,10 +136,11 @@ export class FsBlobStore implements BlobStore {
  * fills a new buffer that the consumer may keep. A download has a cheaper way: sendTo() names a
  * destination that is done with a chunk once that write's callback has run (a socket or an HTTP
  * response: the bytes are in the kernel by then), and when the stream is piped into it, it fills
- * two buffers in turn, refilling each only after its write has completed. A download then
- * allocates two buffers instead of one per read: a new 1 MiB buffer per read made the garbage
- * collector the largest single cost of serving a file (docs/performance.md, "Where the time goes
- * in a download").
+ * two buffers in turn, refilling each only after its write has completed, and hands them on to
+ * the next download when it closes (storage/read-buffers.ts). A download then allocates at most
+ * two buffers instead of one per read: a new 1 MiB buffer per read made the garbage collector the
+ * largest single cost of serving a file (docs/performance.md, "Where the time goes in a
+ * download").
  */
 export class FileBlobStream extends Readable {
   private pos: number;
@@ -162,13 +148,22 @@ export class FileBlobStream extends Readable {
   private readonly end: number;
   private direct: { sink: Writable; onBytes: (n: number) => void } | undefined;
   private copying = false;
+  /** The direct copy's buffers that no write holds now. */
+  private spare: Buffer[] = [];
+  /** Set once the reservation is released: buffers coming back then go straight to `buffers`. */
+  private released = false;
+  /** Bytes per read, reserved (two buffers' worth) from `buffers` for the life of the stream. */
+  readonly readSize: number;
 
   constructor(
     private readonly fh: fsp.FileHandle,
     range: ByteRange | undefined,
-    readonly readSize: number,
+    private readonly buffers: ReadBuffers,
   ) {
-    super({ highWaterMark: readSize });
+    const { size, kept } = buffers.reserve();
+    super({ highWaterMark: size });
+    this.readSize = size;
+    this.spare = kept;
     this.pos = range?.start ?? 0;
     this.end = range ? range.end + 1 : Infinity;
   }
@@ -209,6 +204,9 @@ export class FileBlobStream extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.released = true;
+    this.buffers.release(this.readSize);
+    for (const buf of this.spare.splice(0)) this.buffers.give(buf);
     // FileHandle.close() waits for a read still in flight.
     this.fh.close().then(
       () => cb(err),
@@ -227,7 +225,8 @@ export class FileBlobStream extends Readable {
 
   private async copyInto(sink: Writable, onBytes: (n: number) => void, end: boolean): Promise<void> {
     // Two buffers: one being read from the file while the other is being written out.
-    const free = [Buffer.allocUnsafeSlow(this.readSize), Buffer.allocUnsafeSlow(this.readSize)];
+    const free = this.spare;
+    while (free.length < 2) free.push(Buffer.allocUnsafeSlow(this.readSize));
     let gone = false;
     let wake: (() => void) | undefined;
     const stop = () => {
@@ -242,6 +241,11 @@ export class FileBlobStream extends Readable {
         if (gone || this.destroyed) break;
         const buf = free.pop()!;
         const n = await this.readInto(buf);
+        if (gone || this.destroyed || n === 0) {
+          // Read and not written: nothing else holds it.
+          if (this.released) this.buffers.give(buf);
+          else free.push(buf);
+        }
         if (gone || this.destroyed) break;
         if (n === 0) {
           if (end) sink.end();
@@ -254,7 +258,8 @@ export class FileBlobStream extends Readable {
         sink.write(n < buf.length ? buf.subarray(0, n) : buf, (err) => {
           // A buffer whose write failed may still be referenced by the dying socket: never reused.
           if (err) return stop();
-          free.push(buf);
+          if (this.released) this.buffers.give(buf);
+          else free.push(buf);
           wake?.();
         });
       }

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileBlobStream, FsBlobStore } from '../../storage/index.js';
+import { FileBlobStream, FsBlobStore, readBuffers } from '../../storage/index.js';
 import { tempDir } from '../helpers/ferry.js';
 import { sha256 } from '../helpers/mail.js';
 
@@ -123,5 +123,36 @@ describe('file blob stream read as a Readable', () => {
     expect(first.length).toBe(MiB);
     s.destroy();
     await closed(s);
+  });
+});
+
+describe('many downloads at once', () => {
+  it('hold their buffers within the process read budget, each gets its exact bytes, and the next ones reuse the buffers', async () => {
+    const n = 40;
+    const wave = async () => {
+      const streams = await Promise.all(Array.from({ length: n }, (_, i) => openFile(i % 2 ? { start: i * 1000, end: SIZE - 1 } : undefined)));
+      // What the open reads hold: two buffers each, within the budget except for the floor of
+      // 64 KiB that every read gets however many are open.
+      const held = streams.reduce((sum, s) => sum + 2 * s.readSize, 0);
+      expect(readBuffers.inUse).toBe(held);
+      expect(held).toBeLessThanOrEqual(readBuffers.budget + n * 2 * readBuffers.min);
+      expect(Math.max(...streams.map((s) => s.readSize))).toBe(readBuffers.max);
+      const sinks = streams.map((s, i) => {
+        const sink = slowSink();
+        s.sendTo(sink.sink, () => undefined);
+        const finished = new Promise<void>((resolve, reject) => sink.sink.once('finish', resolve).once('error', reject));
+        s.pipe(sink.sink);
+        return { ...sink, finished, start: i % 2 ? i * 1000 : 0, stream: s };
+      });
+      await Promise.all(sinks.map((k) => k.finished));
+      await Promise.all(streams.map(closed));
+      for (const k of sinks) expect(sha256(Buffer.concat(k.got))).toBe(sha256(data.subarray(k.start)));
+      return new Set(sinks.flatMap((k) => [...k.arrays]));
+    };
+    const first = await wave();
+    expect(readBuffers.inUse).toBe(0);
+    const second = await wave();
+    expect([...second].filter((a) => first.has(a)).length).toBeGreaterThan(0);
+    expect(readBuffers.inUse).toBe(0);
   });
 });

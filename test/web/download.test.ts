@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blobReadSize } from '../../storage/index.js';
 import { buildWebApp } from '../../web/app.js';
 import { addTransfer, downloads, httpRequest, makeEnv, PUBLIC_URL, sha256, SpyBlobStore, waitFor, type Env, type Fixture } from './helpers.js';
 
@@ -231,16 +230,6 @@ describe('download over HTTP', () => {
     expect(rec.counted).toBe(0);
     expect(rec.bytes_sent).toBeGreaterThan(0);
     expect(rec.bytes_sent).toBeLessThan(BIG);
-  });
-});
-
-describe('read sizes of the file store', () => {
-  it('reads 1 MiB at a time, and less per download when many run at once (two buffers each within a shared 32 MiB budget)', () => {
-    expect(blobReadSize(1)).toBe(1024 * 1024);
-    expect(blobReadSize(16)).toBe(1024 * 1024);
-    expect(blobReadSize(17)).toBe(512 * 1024);
-    expect(blobReadSize(100)).toBe(128 * 1024);
-    expect(blobReadSize(10_000)).toBe(64 * 1024);
   });
 });
 
