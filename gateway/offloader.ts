@@ -1,6 +1,6 @@
 import { once } from 'node:events';
-import { PassThrough, Transform, type TransformCallback, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { PassThrough, type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import libmime from 'libmime';
 import libqp from 'libqp';
 import type { MimeNode } from '@zone-eu/mailsplit';
@@ -20,8 +20,12 @@ import { fallbackName, isAttachmentCandidate, isEmbeddedMessage, noticeTargetKin
 // the threshold. A part that ends below it is released unchanged, byte for byte. A part that
 // reaches it is decoded on the fly, hashed and streamed into the blob store, with backpressure
 // from the store back to the SMTP socket; when it ends, its node is rewritten in place into a
-// short text part with the link, so no MIME boundary is ever removed. Memory per message is
-// bounded by the threshold plus stream buffers, whatever the attachment size.
+// short text part with the link, so no MIME boundary is ever removed. The held bytes go to a
+// working copy of the transaction's spool (HoldStore): in memory within smtp.memorySpoolLimit
+// and the process's smtp.memorySpoolBudget, on disk past either. Held in memory, the first
+// 5 MB (the default threshold, about 6.7 MB of base64) of every large attachment arriving at
+// once were most of what a process held (docs/performance.md, "Why ten messages at once take
+// 240 MB"). Memory per message is bounded by stream buffers, whatever the attachment size.
 //
 // mailsplit's own Rewriter/Streamer are not used: they decide at header time (before the size
 // is known), re-encode parts that must stay byte-exact, and buffer format=flowed parts whole.
@@ -40,16 +44,35 @@ export interface OffloadSink {
   complete(file: OffloadedFile): Promise<string>;
 }
 
+/** A working copy the held bytes of a part go into (gateway/spool.ts SpoolFile). */
+export interface HeldCopy extends Writable {
+  /** The bytes written, as a stream; call after the copy has finished. */
+  open(): Readable;
+}
+
+/** Where held parts wait until their size is known: the transaction's spool. */
+export interface HoldStore {
+  create(name: string): HeldCopy;
+  /** Frees the copy's memory or file. */
+  remove(name: string): Promise<void>;
+}
+
 export interface OffloaderOptions {
   minSize: number;
   signed: SignedPolicy;
   sink: OffloadSink;
+  hold: HoldStore;
 }
 
 interface Held {
   kind: 'held';
   node: MimeNode;
-  chunks: SplitObject[];
+  /** The name of its copy in the hold store. */
+  name: string;
+  copy: HeldCopy;
+  /** The first bytes, for the subject of a forwarded message (embeddedSubjectName). */
+  head: Buffer[];
+  headBytes: number;
   decoded: number;
   counter: Transform | PassThrough;
 }
@@ -74,6 +97,7 @@ export class Offloader extends Transform {
   hasNoticeTarget = false;
   rootNode: MimeNode | undefined;
   private current: Held | Active | undefined;
+  private heldParts = 0;
   /** Uploads not yet settled; cleanup waits for them, or a late rename would outlive its delete. */
   private readonly uploads = new Set<Promise<void>>();
   private readonly opts: OffloaderOptions;
@@ -100,7 +124,11 @@ export class Offloader extends Transform {
     const cur = this.current;
     this.current = undefined;
     if (cur?.kind === 'active') cur.decoder.destroy(err ?? new Error('offload aborted'));
-    if (cur?.kind === 'held') cur.counter.destroy();
+    if (cur?.kind === 'held') {
+      cur.counter.destroy();
+      // Its memory is freed now; a file is removed with the rest of the spool.
+      cur.copy.destroy();
+    }
     cb(err);
   }
 
@@ -114,7 +142,11 @@ export class Offloader extends Transform {
       if (!this.hasNoticeTarget && noticeTargetKind(node)) this.hasNoticeTarget = true;
       if (isAttachmentCandidate(node, this.opts.signed)) {
         const counter = decoderFor(node);
-        const held: Held = { kind: 'held', node, chunks: [], decoded: 0, counter };
+        const name = `held-${++this.heldParts}`;
+        const copy = this.opts.hold.create(name);
+        // Its failure (disk full) reaches the message through holdBytes(), not as an 'error' event.
+        copy.on('error', () => undefined);
+        const held: Held = { kind: 'held', node, name, copy, head: [], headBytes: 0, decoded: 0, counter };
         counter.on('data', (c: Buffer) => (held.decoded += c.length));
         counter.on('error', () => {
           /* a broken encoding is measured as far as it decodes */
@@ -129,8 +161,12 @@ export class Offloader extends Transform {
     if (obj.type === 'body' && this.current && obj.node === this.current.node) {
       const c = this.current;
       if (c.kind === 'held') {
-        c.chunks.push(obj);
         c.counter.write(obj.value);
+        if (c.headBytes < SUBJECT_SEARCH_LIMIT && isEmbeddedMessage(c.node)) {
+          c.head.push(obj.value);
+          c.headBytes += obj.value.length;
+        }
+        await holdBytes(c.copy, obj.value);
         if (c.decoded >= this.opts.minSize) await this.startOffload(c);
         return;
       }
@@ -153,7 +189,8 @@ export class Offloader extends Transform {
       this.current = undefined;
       // Below the threshold: the part goes on exactly as it came.
       this.push(c.node);
-      for (const chunk of c.chunks) this.push(chunk);
+      for await (const value of await this.heldBytes(c)) this.push({ type: 'body', node: c.node, value: value as Buffer });
+      await this.opts.hold.remove(c.name);
       return;
     }
     this.current = undefined;
@@ -201,7 +238,15 @@ export class Offloader extends Transform {
     this.uploads.add(settled);
     const active: Active = { kind: 'active', node, decoder, hasher, idx, blobKey, name, contentType, stored };
     this.current = active;
-    for (const chunk of held.chunks) await writeOrFail(decoder, (chunk as { value: Buffer }).value, stored);
+    for await (const chunk of await this.heldBytes(held)) await writeOrFail(decoder, chunk as Buffer, stored);
+    await this.opts.hold.remove(held.name);
+  }
+
+  /** Ends the held copy and reads it back. */
+  private async heldBytes(held: Held): Promise<Readable> {
+    held.copy.end();
+    await finished(held.copy);
+    return held.copy.open();
   }
 }
 
@@ -226,14 +271,8 @@ function embeddedSubjectName(held: Held): string | undefined {
   const node = held.node;
   if (!isEmbeddedMessage(node)) return undefined;
   if (!['', '7bit', '8bit', 'binary'].includes(String(node.encoding || '').toLowerCase())) return undefined;
-  const parts: Buffer[] = [];
-  let len = 0;
-  for (const c of held.chunks) {
-    if (len >= SUBJECT_SEARCH_LIMIT) break;
-    const v = (c as { value: Buffer }).value;
-    parts.push(v);
-    len += v.length;
-  }
+  const parts = held.head;
+  const len = held.headBytes;
   // UTF-8 because message/global headers may carry it raw; encoded words are decoded below.
   const text = Buffer.concat(parts, len).subarray(0, SUBJECT_SEARCH_LIMIT).toString('utf8');
   const end = text.search(/\r?\n\r?\n/);
@@ -248,6 +287,13 @@ function embeddedSubjectName(held: Held): string | undefined {
   }
   // Cut by code point: half a surrogate pair would break the name wherever it is encoded.
   return subject ? `${[...subject].slice(0, 150).join('')}.eml` : undefined;
+}
+
+/** Writes to a held copy with backpressure; throws what made the copy fail (a disk fault). */
+async function holdBytes(copy: Writable, chunk: Buffer): Promise<void> {
+  if (!copy.write(chunk) && !copy.destroyed) await drainOrClose(copy);
+  if (copy.errored) throw copy.errored;
+  if (copy.destroyed) throw new Error('the working copy of a held part was closed');
 }
 
 /** Writes with backpressure; if the store fails, the pipeline destroys the decoder and the store's error is what the caller gets. */

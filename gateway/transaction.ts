@@ -293,7 +293,8 @@ export class MessageTransaction implements OffloadSink {
     rawDone.catch(() => undefined);
     const mime = new DeferredPass(Math.min(cfg.offload.minAttachmentSize, cfg.smtp.memorySpoolLimit), () => {
       const chunker = new BulkChunker(DATA_CHUNK);
-      this.offloader = new Offloader({ minSize: cfg.offload.minAttachmentSize, signed: cfg.offload.signed, sink: this });
+      const hold = { create: (name: string) => this.spool.writer(name), remove: (name: string) => this.spool.remove(name) };
+      this.offloader = new Offloader({ minSize: cfg.offload.minAttachmentSize, signed: cfg.offload.signed, sink: this, hold });
       const done = pipeline(chunker, new BulkSplitter(SPLITTER_OPTIONS, mimeLimits(cfg)), this.offloader, new Joiner(), new CrlfNormalizer(), this.spool.writer('a'));
       return { input: chunker as unknown as Writable, done };
     });
