@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import type { DecodeBuffers } from './decode-buffers.js';
 
 /**
  * Streaming base64 decoder for the body of an offloaded part, in bulk: each chunk is decoded by
@@ -15,6 +16,9 @@ import { Transform, type TransformCallback } from 'node:stream';
  * "QUJ="); a stray `=` elsewhere is skipped; whatever follows the end (a signature, a second
  * copy, garbage) is ignored. Node's decoder alone would stop at any `=`, so `=` never reaches it.
  *
+ * Given `buffers`, it decodes into buffers from there (Buffer#write) instead of a new one per
+ * piece, and whoever consumes the pieces gives them back (gateway/decode-buffers.ts).
+ *
  * Known differences from Python, both on broken input: a single character left over at the end
  * (not a valid length) is dropped, where Python's email package returns the undecoded text; and
  * `-`/`_` decode as the URL-safe alphabet, where Python skips them.
@@ -25,6 +29,10 @@ export class Base64Decoder extends Transform {
   /** `=` seen since the last significant character (Python's `pads`). */
   private pads = 0;
   private done = false;
+
+  constructor(private readonly buffers?: DecodeBuffers) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     if (this.done) return cb();
@@ -63,7 +71,9 @@ export class Base64Decoder extends Transform {
   /** Decodes a run of text without '=': everything up to its last complete group of 4. */
   private decodeRun(run: string): void {
     const s = this.carry ? this.carry + run : run;
-    const decoded = Buffer.from(s, 'base64');
+    const into = this.buffers?.take();
+    // NB `s` is at most SEGMENT + 3 characters: its bytes always fit a buffer of SEGMENT bytes.
+    const decoded = into ? into.subarray(0, into.write(s, 0, 'base64')) : Buffer.from(s, 'base64');
     const d = decoded.length;
     // Significant characters (sig) decode to floor(sig * 3 / 4) bytes: d % 3 says sig % 4 is
     // 2 (d % 3 == 1) or 3 (d % 3 == 2); when d % 3 == 0 it is 0 or 1, decided below.
@@ -90,6 +100,7 @@ export class Base64Decoder extends Transform {
     }
     const complete = d - r;
     if (complete > 0) this.push(r === 0 ? decoded : decoded.subarray(0, complete));
+    else if (into) this.buffers!.release(into);
     this.carry = keep > 0 ? tail.slice(0, keep).reverse().map((i) => s[i]).join('') : '';
   }
 }

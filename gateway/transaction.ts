@@ -706,9 +706,13 @@ export class MessageTransaction implements OffloadSink {
     return { idx, blobKey };
   }
 
-  async store(blobKey: string, body: PassThrough, contentType: string): Promise<void> {
+  async store(blobKey: string, body: PassThrough, contentType: string, written: (chunk: Buffer) => void): Promise<void> {
+    const read = this.scanGate.tee(blobKey, body);
+    // NB a scanner beside the store may still be sending a chunk the store has written: the
+    // decoder's buffers come back only when the store is the one reader.
+    const opts = { contentType, signal: this.abort.signal, ...(read === body ? { written } : {}) };
     try {
-      await this.ctx.blobs.put(blobKey, this.scanGate.tee(blobKey, body), { contentType, signal: this.abort.signal });
+      await this.ctx.blobs.put(blobKey, read, opts);
     } catch (err) {
       this.storageError ??= err;
       throw new StorageFailure(err);

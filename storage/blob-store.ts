@@ -17,7 +17,7 @@ export interface BlobStore {
    * Streams `body` into the blob `key`. Resolves once the bytes are durable (synced).
    * On any failure, or if `signal` aborts, nothing is left under `key` and the promise rejects.
    */
-  put(key: string, body: Readable, opts?: { contentType?: string; signal?: AbortSignal }): Promise<void>;
+  put(key: string, body: Readable, opts?: PutOptions): Promise<void>;
   /** A stream of the blob's bytes, or of `range`. Rejects with BlobNotFoundError if absent. */
   openRead(key: string, opts?: { range?: ByteRange; signal?: AbortSignal }): Promise<Readable>;
   /** Removes the blob; succeeds when it does not exist. */
@@ -46,6 +46,18 @@ export interface BlobStore {
    * (storage/cleanup.ts sweepIncompleteUploads) and by the retention sweeper.
    */
   abortIncompleteUploads?(olderThanMs: number, now?: number): Promise<number>;
+}
+
+export interface PutOptions {
+  contentType?: string;
+  signal?: AbortSignal;
+  /**
+   * Called, chunk by chunk in order, once the store has written a chunk of `body` and holds no
+   * reference to it any more, so that the caller may fill its buffer again (the gateway's decoder
+   * does, gateway/decode-buffers.ts). A store that cannot tell (S3: the SDK keeps the bytes of a
+   * part until it is sent) never calls it, and the caller then never reuses a buffer.
+   */
+  written?: (chunk: Buffer) => void;
 }
 
 export interface PresignOptions {

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable, Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { writeDurably } from './durable-file.js';
 import { ReadBuffers } from './read-buffers.js';
-import { assertValidKey, BlobNotFoundError, BlobStoreUnavailableError, type BlobStore, type ByteRange } from './blob-store.js';
+import { assertValidKey, BlobNotFoundError, BlobStoreUnavailableError, type BlobStore, type ByteRange, type PutOptions } from './blob-store.js';
 
 const PARTIAL_SUFFIX = '.partial';
 
@@ -33,13 +33,14 @@ export class FsBlobStore implements BlobStore {
     return path.join(this.root, ...key.split('/'));
   }
 
-  async put(key: string, body: Readable, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  async put(key: string, body: Readable, opts: PutOptions = {}): Promise<void> {
     const final = this.pathOf(key);
     // Attachments and queued messages are other people's mail: readable by Ferry's user only,
     // whatever the umask (other accounts on the host must not browse them).
     await fsp.mkdir(path.dirname(final), { recursive: true, mode: PRIVATE_DIR });
+    const { written, signal } = opts;
     try {
-      await writeDurably(final, (out) => pipeline(body, out, opts.signal ? { signal: opts.signal } : {}), PARTIAL_SUFFIX, PRIVATE_FILE);
+      await writeDurably(final, (out) => pipeline(body, written ? reportingWrites(out, written) : out, signal ? { signal } : {}), PARTIAL_SUFFIX, PRIVATE_FILE);
     } catch (err) {
       body.destroy();
       throw err;
@@ -129,6 +130,40 @@ export class FsBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * `out` with a Writable in front that calls `written(chunk)` once the file's write of each chunk
+ * has called back: the bytes are in the kernel then and the write stream holds the chunk no more.
+ * (fs.WriteStream has no event per chunk, and pipeline() writes without a callback.)
+ */
+function reportingWrites(out: fs.WriteStream, written: (chunk: Buffer) => void): Writable {
+  const front = new Writable({
+    highWaterMark: out.writableHighWaterMark,
+    write(chunk: Buffer, _enc, cb) {
+      const more = out.write(chunk, (err) => {
+        if (!err) written(chunk);
+      });
+      if (more) return cb();
+      const go = () => {
+        out.off('drain', go);
+        out.off('close', go);
+        cb(out.errored ?? undefined);
+      };
+      out.on('drain', go);
+      out.on('close', go);
+    },
+    final(cb) {
+      out.end();
+      finished(out).then(() => cb(), cb);
+    },
+    destroy(err, cb) {
+      if (!out.destroyed) out.destroy(err ?? undefined);
+      cb(err);
+    },
+  });
+  out.on('error', (err) => front.destroy(err));
+  return front;
 }
 
 /**

@@ -156,3 +156,43 @@ describe('many downloads at once', () => {
     expect(readBuffers.inUse).toBe(0);
   });
 });
+
+describe('put with written chunks reported', () => {
+  it('reports each chunk once its write is done, so a writer refilling two buffers in turn stores the exact bytes', async () => {
+    const src = crypto.randomBytes(3 * MiB + 777);
+    const bufs = [Buffer.allocUnsafeSlow(64 * 1024), Buffer.allocUnsafeSlow(64 * 1024)];
+    const free = [...bufs];
+    let wake: (() => void) | undefined;
+    const reported: Buffer[] = [];
+    let off = 0;
+    const body = new Readable({
+      read() {
+        const fill = () => {
+          if (off >= src.length) return this.push(null);
+          const buf = free.pop();
+          if (!buf) {
+            wake = fill;
+            return;
+          }
+          // Overwritten now: a store still holding this buffer would write these bytes instead.
+          const n = src.copy(buf, 0, off, off + 40_000 + (off % 9_000));
+          off += n;
+          this.push(buf.subarray(0, n));
+        };
+        fill();
+      },
+    });
+    await store.put('t/reported', body, {
+      written: (chunk) => {
+        reported.push(chunk);
+        free.push(bufs.find((b) => b.buffer === chunk.buffer)!);
+        const w = wake;
+        wake = undefined;
+        w?.();
+      },
+    });
+    const back = fs.readFileSync(`${dir}/t/reported`);
+    expect(sha256(back)).toBe(sha256(src));
+    expect(reported.reduce((n, c) => n + c.length, 0)).toBe(src.length);
+  });
+});
