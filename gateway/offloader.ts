@@ -10,6 +10,7 @@ import type { NewFile } from '../storage/records.js';
 import { drainOrClose } from './backpressure.js';
 import { HashCounter } from './hash-counter.js';
 import { Base64Decoder } from './decode-base64.js';
+import { decodeBuffers } from './decode-buffers.js';
 import { QuotedPrintableDecoder } from './decode-qp.js';
 import { isUuencoded, UuDecoder } from './uudecode.js';
 import { fallbackName, isAttachmentCandidate, isEmbeddedMessage, noticeTargetKind, PLACEHOLDER_HEADER, type SignedPolicy } from './mime-parts.js';
@@ -38,8 +39,11 @@ export type OffloadedFile = Omit<NewFile, 'transferId'>;
 export interface OffloadSink {
   /** Called when a part reaches the threshold: reserve its index and blob key (and the transfer record). */
   begin(meta: { name: string; contentType: string }): Promise<{ idx: number; blobKey: string }>;
-  /** Streams decoded bytes into the blob store; resolves once durable. */
-  store(blobKey: string, body: PassThrough, contentType: string): Promise<void>;
+  /**
+   * Streams decoded bytes into the blob store; resolves once durable. `written` is for the
+   * store's put() (BlobStore PutOptions): it gives the decoder's buffers back.
+   */
+  store(blobKey: string, body: PassThrough, contentType: string, written: (chunk: Buffer) => void): Promise<void>;
   /** Called when a part is stored: record it and return the text that replaces it. */
   complete(file: OffloadedFile): Promise<string>;
 }
@@ -147,7 +151,11 @@ export class Offloader extends Transform {
         // Its failure (disk full) reaches the message through holdBytes(), not as an 'error' event.
         copy.on('error', () => undefined);
         const held: Held = { kind: 'held', node, name, copy, head: [], headBytes: 0, decoded: 0, counter };
-        counter.on('data', (c: Buffer) => (held.decoded += c.length));
+        counter.on('data', (c: Buffer) => {
+          held.decoded += c.length;
+          // Only counted: its buffer goes straight back.
+          decodeBuffers.release(c);
+        });
         counter.on('error', () => {
           /* a broken encoding is measured as far as it decodes */
         });
@@ -228,7 +236,7 @@ export class Offloader extends Transform {
     const hasher = new HashCounter();
     const body = new PassThrough({ highWaterMark: 256 * 1024 });
     const piped = pipeline(decoder, hasher, body);
-    const put = this.opts.sink.store(blobKey, body, contentType);
+    const put = this.opts.sink.store(blobKey, body, contentType, (chunk) => decodeBuffers.release(chunk));
     const stored = Promise.all([piped, put]).then(() => undefined);
     stored.catch(() => {
       /* observed by whoever awaits it; never an unhandled rejection */
@@ -256,7 +264,7 @@ export class Offloader extends Transform {
  */
 function decoderFor(node: MimeNode): Transform | PassThrough {
   const enc = typeof node.encoding === 'string' ? node.encoding.toLowerCase().trim() : '';
-  if (enc === 'base64') return new Base64Decoder();
+  if (enc === 'base64') return new Base64Decoder(decodeBuffers);
   if (enc === 'quoted-printable') return new QuotedPrintableDecoder();
   return isUuencoded(enc) ? new UuDecoder() : new PassThrough();
 }

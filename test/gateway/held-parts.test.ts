@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeBuffers } from '../../gateway/decode-buffers.js';
 import { memoryBudget, spoolCounts } from '../../gateway/spool.js';
 import { startFerry, type TestFerry } from '../helpers/ferry.js';
 import { download, fileLinks, pseudoRandom, sha256 } from '../helpers/mail.js';
@@ -72,8 +73,10 @@ describe('attachment candidates held in the spool', () => {
     expect(memoryBudget.used).toBe(0);
   });
 
-  it('a part that reaches the threshold is stored whole from the held bytes and what follows them', async () => {
+  it('a part that reaches the threshold is stored whole from the held bytes and what follows them, decoded into buffers the file store gives back', async () => {
     const file = pseudoRandom(3 * THRESHOLD + 12_345, 'above');
+    // Buffers come back to gateway/decode-buffers.ts once written; without that none are kept.
+    while (decodeBuffers.kept) decodeBuffers.take();
     const raw = await compose('above-threshold', file);
     expect(await send(ferry.smtpPort, raw)).toMatch(/^250 /);
     const out = relayed('above-threshold')!;
@@ -82,6 +85,7 @@ describe('attachment candidates held in the spool', () => {
     const got = await download(link!);
     expect(got.status).toBe(200);
     expect(sha256(got.body)).toBe(sha256(file));
+    expect(decodeBuffers.kept).toBeGreaterThan(0);
     expect(fs.readdirSync(path.join(ferry.dir, 'spool'))).toEqual([]);
     expect(memoryBudget.used).toBe(0);
   });
