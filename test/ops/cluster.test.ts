@@ -160,6 +160,8 @@ describe('a node of two worker processes (processes: 2)', () => {
     const queueIds = replies.map(queueIdOf);
     // The summary lines of the six transactions come from both workers.
     expect([...(await summaryPidsOnceLogged(queueIds))].sort()).toEqual([...workerPids].sort());
+    // Each worker runs with the smaller young generation (cli/cluster.ts WORKER_V8_FLAGS).
+    for (const pid of workerPids) expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=8');
   });
 
   it('/metrics shows the node: totals across both workers, on metrics.port and (with the token) on the web port', async () => {
