@@ -151,10 +151,16 @@ function blobWriter(out: fs.WriteStream, written?: (chunk: Buffer) => void): Wri
   const fd = () => (out as unknown as { fd: number | null }).fd;
   let unflushed = 0;
   let flushing: Promise<void> | undefined;
+  /** Set once the last write is handed over: no flush starts after it (the descriptor closes). */
+  let ending = false;
   const flush = () => {
     unflushed = 0;
     flushing = new Promise<void>((resolve, reject) => fs.fdatasync(fd()!, (err) => (err ? reject(err) : resolve()))).finally(() => (flushing = undefined));
-    flushing.catch((err: Error) => front.destroy(err));
+    // A disk that fails a flush fails the blob (the final fsync would); once ending, the final
+    // fsync in writeDurably is the one that tells.
+    flushing.catch((err: Error) => {
+      if (!ending && !front.destroyed) front.destroy(err);
+    });
   };
   const front = new Writable({
     highWaterMark: out.writableHighWaterMark,
@@ -163,7 +169,7 @@ function blobWriter(out: fs.WriteStream, written?: (chunk: Buffer) => void): Wri
         if (err) return;
         written?.(chunk);
         unflushed += chunk.length;
-        if (unflushed >= FLUSH_EVERY && !flushing && typeof fd() === 'number') flush();
+        if (unflushed >= FLUSH_EVERY && !flushing && !ending && typeof fd() === 'number') flush();
       });
       if (more) return cb();
       const go = () => {
@@ -175,7 +181,9 @@ function blobWriter(out: fs.WriteStream, written?: (chunk: Buffer) => void): Wri
       out.on('close', go);
     },
     final(cb) {
-      // NB the flush first: ending the stream closes the descriptor it runs on.
+      // NB the flush first: ending the stream closes the descriptor it runs on. Writes whose
+      // callbacks are still to come start no new one.
+      ending = true;
       Promise.resolve(flushing?.catch(() => undefined))
         .then(() => {
           out.end();
