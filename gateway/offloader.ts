@@ -74,8 +74,8 @@ interface Held {
   /** The name of its copy in the hold store. */
   name: string;
   copy: HeldCopy;
-  /** The first bytes, for the subject of a forwarded message (embeddedSubjectName). */
-  head: Buffer[];
+  /** The first bytes of a forwarded message sent as is, for its subject (embeddedSubjectName); undefined for any other part. */
+  head: Buffer[] | undefined;
   headBytes: number;
   decoded: number;
   counter: Transform | PassThrough;
@@ -150,7 +150,7 @@ export class Offloader extends Transform {
         const copy = this.opts.hold.create(name);
         // Its failure (disk full) reaches the message through holdBytes(), not as an 'error' event.
         copy.on('error', () => undefined);
-        const held: Held = { kind: 'held', node, name, copy, head: [], headBytes: 0, decoded: 0, counter };
+        const held: Held = { kind: 'held', node, name, copy, head: namedBySubject(node) ? [] : undefined, headBytes: 0, decoded: 0, counter };
         counter.on('data', (c: Buffer) => {
           held.decoded += c.length;
           // Only counted: its buffer goes straight back.
@@ -170,7 +170,7 @@ export class Offloader extends Transform {
       const c = this.current;
       if (c.kind === 'held') {
         c.counter.write(obj.value);
-        if (c.headBytes < SUBJECT_SEARCH_LIMIT && isEmbeddedMessage(c.node)) {
+        if (c.head && c.headBytes < SUBJECT_SEARCH_LIMIT) {
           c.head.push(obj.value);
           c.headBytes += obj.value.length;
         }
@@ -197,8 +197,7 @@ export class Offloader extends Transform {
       this.current = undefined;
       // Below the threshold: the part goes on exactly as it came.
       this.push(c.node);
-      for await (const value of await this.heldBytes(c)) this.push({ type: 'body', node: c.node, value: value as Buffer });
-      await this.opts.hold.remove(c.name);
+      await this.replayHeld(c, (value) => void this.push({ type: 'body', node: c.node, value }));
       return;
     }
     this.current = undefined;
@@ -246,15 +245,15 @@ export class Offloader extends Transform {
     this.uploads.add(settled);
     const active: Active = { kind: 'active', node, decoder, hasher, idx, blobKey, name, contentType, stored };
     this.current = active;
-    for await (const chunk of await this.heldBytes(held)) await writeOrFail(decoder, chunk as Buffer, stored);
-    await this.opts.hold.remove(held.name);
+    await this.replayHeld(held, (chunk) => writeOrFail(decoder, chunk, stored));
   }
 
-  /** Ends the held copy and reads it back. */
-  private async heldBytes(held: Held): Promise<Readable> {
+  /** Ends the held copy, hands its bytes to `each` in order, then frees the copy. */
+  private async replayHeld(held: Held, each: (chunk: Buffer) => unknown): Promise<void> {
     held.copy.end();
     await finished(held.copy);
-    return held.copy.open();
+    for await (const chunk of held.copy.open()) await each(chunk as Buffer);
+    await this.opts.hold.remove(held.name);
   }
 }
 
@@ -271,18 +270,19 @@ function decoderFor(node: MimeNode): Transform | PassThrough {
 
 const SUBJECT_SEARCH_LIMIT = 64 * 1024;
 
+/** A forwarded message sent as is (7bit/8bit/binary): named after its subject when offloaded. */
+function namedBySubject(node: MimeNode): boolean {
+  return isEmbeddedMessage(node) && ['', '7bit', '8bit', 'binary'].includes(String(node.encoding || '').toLowerCase());
+}
+
 /**
- * "<Subject>.eml" for a forwarded message sent as is (7bit/8bit/binary), read from the header
+ * "<Subject>.eml" for a forwarded message sent as is (namedBySubject), read from the header
  * block at the start of the held bytes (at most 64 KiB are looked at); undefined otherwise.
  */
 function embeddedSubjectName(held: Held): string | undefined {
-  const node = held.node;
-  if (!isEmbeddedMessage(node)) return undefined;
-  if (!['', '7bit', '8bit', 'binary'].includes(String(node.encoding || '').toLowerCase())) return undefined;
-  const parts = held.head;
-  const len = held.headBytes;
+  if (!held.head) return undefined;
   // UTF-8 because message/global headers may carry it raw; encoded words are decoded below.
-  const text = Buffer.concat(parts, len).subarray(0, SUBJECT_SEARCH_LIMIT).toString('utf8');
+  const text = Buffer.concat(held.head, held.headBytes).subarray(0, SUBJECT_SEARCH_LIMIT).toString('utf8');
   const end = text.search(/\r?\n\r?\n/);
   const head = (end >= 0 ? text.slice(0, end) : text).replace(/\r?\n[ \t]+/g, ' ');
   const m = /^subject:[ \t]*(.*)$/im.exec(head);

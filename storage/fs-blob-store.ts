@@ -292,6 +292,12 @@ export class FileBlobStream extends Readable {
     return bytesRead;
   }
 
+  /** A buffer no read or write holds any more: the direct copy's again, or the process's once this stream is done. */
+  private takeBack(buf: Buffer): void {
+    if (this.released) this.buffers.give(buf);
+    else this.spare.push(buf);
+  }
+
   private async copyInto(sink: Writable, onBytes: (n: number) => void, end: boolean): Promise<void> {
     // Two buffers: one being read from the file while the other is being written out.
     const free = this.spare;
@@ -310,11 +316,8 @@ export class FileBlobStream extends Readable {
         if (gone || this.destroyed) break;
         const buf = free.pop()!;
         const n = await this.readInto(buf);
-        if (gone || this.destroyed || n === 0) {
-          // Read and not written: nothing else holds it.
-          if (this.released) this.buffers.give(buf);
-          else free.push(buf);
-        }
+        // Read and not written: nothing else holds it.
+        if (gone || this.destroyed || n === 0) this.takeBack(buf);
         if (gone || this.destroyed) break;
         if (n === 0) {
           if (end) sink.end();
@@ -327,8 +330,7 @@ export class FileBlobStream extends Readable {
         sink.write(n < buf.length ? buf.subarray(0, n) : buf, (err) => {
           // A buffer whose write failed may still be referenced by the dying socket: never reused.
           if (err) return stop();
-          if (this.released) this.buffers.give(buf);
-          else free.push(buf);
+          this.takeBack(buf);
           wake?.();
         });
       }
