@@ -11,6 +11,8 @@ import { workerConfigEnv } from './worker-config.js';
 import { exitOnStartError, startErrorReport } from './start-errors.js';
 import { metricsExposure, prepareStorage, startRoles, type Role, type RunningRoles } from './start.js';
 import { bannerFields } from './banner.js';
+import { startBufferCollector } from './buffer-collector.js';
+import { bufferCollections } from './metrics.js';
 
 // Every core (docs/operations.md#processes): `ferry start`, `ferry gateway` and `ferry web` run
 // `processes` worker processes (default one per core) that share the SMTP and HTTP listeners
@@ -90,8 +92,14 @@ function withoutEval(execArgv: readonly string[]): string[] {
   return out;
 }
 
+/** Starts the buffer collector of a process that serves, for its life (memory.bufferGarbage; cli/buffer-collector.ts). */
+function collectBuffers(config: Config): void {
+  startBufferCollector({ limit: config.memory.bufferGarbage, onCollect: () => bufferCollections.inc() });
+}
+
 async function runInProcess(config: Config, logger: Logger, roles: readonly Role[]): Promise<void> {
   const running = await startRoles(config, logger, roles).catch(exitOnStartError);
+  collectBuffers(config);
   // The roles' own timers are unref'd (they must not keep a test or an embedding process
   // alive); a `ferry worker` has no listening socket, so without this it would exit at once.
   const keepAlive = setInterval(() => undefined, 60 * 60 * 1000);
@@ -120,6 +128,7 @@ async function runWorker(config: Config, logger: Logger, served: readonly Role[]
       send({ ferry: 'node-metrics', id });
     });
   const running = await startRoles(config, logger, served, { metricsServer: false, metricsText: nodeMetrics, runningMessage: 'worker process ready' }).catch(reportStartError);
+  collectBuffers(config);
   const stop = stopOnSignals(() => running.stop(), logger, config.shutdown.timeout);
   process.on('message', (m: unknown) => {
     if (!isMsg(m)) return;

@@ -82,6 +82,12 @@ export type SweepReason = (typeof SWEEP_REASONS)[number];
 for (const result of ['ok', 'failed'] as const) sweeperRuns.inc({ result }, 0);
 for (const why of SWEEP_REASONS) sweeperDeletions.inc({ why }, 0);
 
+/** Full collections forced by cli/buffer-collector.ts (their time is in nodejs_gc_duration_seconds{kind="major"} too). */
+export const bufferCollections = once(
+  'ferry_buffer_collections_total',
+  () => new Counter({ name: 'ferry_buffer_collections_total', help: 'Full collections Ferry ran because buffers no longer in use had piled up past memory.bufferGarbage' }),
+);
+
 /** Points the database gauges at `db` until the returned function is called (before it closes). */
 export function useDatabaseForMetrics(db: Db): () => void {
   sources.push(db);

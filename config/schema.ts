@@ -176,6 +176,15 @@ export const configSchema = z.strictObject({
     .min(1, { message: 'expected a whole number of processes from 1 to 256' })
     .max(256, { message: 'expected a whole number of processes from 1 to 256' })
     .optional(),
+  memory: z
+    .strictObject({
+      /**
+       * Buffers no longer in use that a process lets pile up (beyond what a scavenge frees) before
+       * it runs a full collection (cli/buffer-collector.ts); 0 leaves it to V8, which waits for 64 MB.
+       */
+      bufferGarbage: size().default(8 * 1024 * 1024),
+    })
+    .prefault({}),
   smtp: z
     .strictObject({
       host: z.string().default('0.0.0.0'),
