@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,7 @@ import { metricsExposure, prepareStorage, startRoles, type Role, type RunningRol
 import { bannerFields } from './banner.js';
 import { startBufferCollector } from './buffer-collector.js';
 import { bufferCollections } from './metrics.js';
+import { SmtpDispatcher, type ConnectionClosed, type HandedConnection } from './smtp-dispatch.js';
 
 // Every core (docs/operations.md#processes): `ferry start`, `ferry gateway` and `ferry web` run
 // `processes` worker processes (default one per core) that share the SMTP and HTTP listeners
@@ -25,18 +27,25 @@ type Json = MetricObjectWithValues<MetricValue<string>>[];
 
 /** Messages between a node's primary and its workers (beside node:cluster's own). */
 type Msg =
-  | { ferry: 'ready'; smtpPort?: number; smtpTlsPort?: number; webPort?: number }
+  | { ferry: 'ready'; webPort?: number }
   | { ferry: 'stop' }
   | { ferry: 'start-failed'; message: string; code: number }
   | { ferry: 'metrics' | 'readyz' | 'node-metrics'; id: number }
   | { ferry: 'metrics'; id: number; metrics: Json }
   | { ferry: 'readyz'; id: number; reason: string | null }
-  | { ferry: 'node-metrics'; id: number; contentType: string; body: string };
+  | { ferry: 'node-metrics'; id: number; contentType: string; body: string }
+  | HandedConnection
+  | ConnectionClosed;
 
 const isMsg = (m: unknown): m is Msg => typeof m === 'object' && m !== null && typeof (m as { ferry?: unknown }).ferry === 'string';
 
 /** How long the primary waits for a worker's figures or readiness before leaving it out. */
 const ASK_TIMEOUT_MS = 5000;
+
+/** Whether the gateway serves implicit TLS on smtp.tlsPort (as the Gateway decides: a port and a certificate). */
+function smtpTlsServed(config: Config): boolean {
+  return config.smtp.tlsPort !== undefined && !!config.smtp.tls.cert && !!config.smtp.tls.key;
+}
 
 /** The configured number of processes: `processes`, or one per core. */
 export function processCount(config: Config): number {
@@ -127,11 +136,18 @@ async function runWorker(config: Config, logger: Logger, served: readonly Role[]
       });
       send({ ferry: 'node-metrics', id });
     });
-  const running = await startRoles(config, logger, served, { metricsServer: false, metricsText: nodeMetrics, runningMessage: 'worker process ready' }).catch(reportStartError);
+  // The primary accepts SMTP connections and hands each to the least busy worker (cli/smtp-dispatch.ts).
+  const running = await startRoles(config, logger, served, { metricsServer: false, metricsText: nodeMetrics, runningMessage: 'worker process ready', smtpHanded: true }).catch(reportStartError);
   collectBuffers(config);
   const stop = stopOnSignals(() => running.stop(), logger, config.shutdown.timeout);
-  process.on('message', (m: unknown) => {
+  process.on('message', (m: unknown, handle: unknown) => {
     if (!isMsg(m)) return;
+    if (m.ferry === 'smtp-connection') {
+      const socket = handle as net.Socket | undefined;
+      if (!socket) return;
+      socket.once('close', () => send({ ferry: 'smtp-closed' }));
+      return running.gateway ? running.gateway.adopt(socket, m.tls) : socket.destroy();
+    }
     if (m.ferry === 'stop') return stop('the primary process asked');
     if (!('id' in m)) return;
     if (m.ferry === 'node-metrics' && 'body' in m) return pending.get(m.id)?.(m);
@@ -148,7 +164,7 @@ async function runWorker(config: Config, logger: Logger, served: readonly Role[]
   });
   // The primary is gone (killed, crashed): finish what is in flight, then end.
   process.on('disconnect', () => stop('the primary process is gone'));
-  send({ ferry: 'ready', smtpPort: running.smtpPort, smtpTlsPort: running.gateway?.tlsAddress()?.port, webPort: running.webPort });
+  send({ ferry: 'ready', webPort: running.webPort });
 }
 
 /**
@@ -186,6 +202,12 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
   // this process, once per node; it starts while the workers load their code (below).
   let local: RunningRoles | undefined;
   await prepareStorage(config).catch(exitOnStartError);
+  // SMTP is bound here, before any worker starts: a port in use is said once, and connections
+  // that arrive while the workers load wait for the first that is ready.
+  const smtp = roles.includes('gateway') ? new SmtpDispatcher() : undefined;
+  const smtpPorts = await smtp
+    ?.listen({ host: config.smtp.host, port: config.smtp.port, tlsPort: smtpTlsServed(config) ? config.smtp.tlsPort : undefined, maxWaiting: config.smtp.maxConnections })
+    .catch(exitOnStartError);
 
   function ask<T>(child: Child, kind: 'metrics' | 'readyz', pick: (m: Msg) => T): Promise<T | undefined> {
     return new Promise((resolve) => {
@@ -246,8 +268,10 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
         }
         return;
       }
+      if (m.ferry === 'smtp-closed') return smtp?.closed(worker);
       if (m.ferry === 'ready') {
         child.ready = true;
+        smtp?.add(worker);
         first ??= m;
         if (!running && [...children.values()].filter((c) => c.ready).length >= n) announce();
         return;
@@ -261,6 +285,7 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
     });
     worker.on('exit', (code, signal) => {
       children.delete(worker.id);
+      smtp?.remove(worker);
       if (stopping) {
         if (!children.size) exitedAll();
         return;
@@ -293,8 +318,8 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
         roles,
         processes: n,
         pids: [...children.values()].map((c) => c.worker.process.pid),
-        smtp: first?.smtpPort !== undefined ? `${config.smtp.host}:${first.smtpPort}` : undefined,
-        smtpTls: first?.smtpTlsPort !== undefined ? `${config.smtp.host}:${first.smtpTlsPort}` : undefined,
+        smtp: smtpPorts ? `${config.smtp.host}:${smtpPorts.port}` : undefined,
+        smtpTls: smtpPorts?.tlsPort !== undefined ? `${config.smtp.host}:${smtpPorts.tlsPort}` : undefined,
         web: first?.webPort !== undefined ? `${config.web.host}:${first.webPort}` : undefined,
         metrics: metricsPort !== undefined ? `${config.metrics.host}:${metricsPort}` : undefined,
         publicUrl: config.web.publicUrl,
@@ -332,6 +357,8 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
       for (const c of children.values()) if (c.worker.isConnected()) c.worker.send({ ferry: 'stop' } satisfies Msg);
       if (!children.size) exitedAll();
       await Promise.allSettled([allExited, local?.stop()]);
+      // Until the last worker has gone, a new client was handed to one and got its 421 4.3.2.
+      smtp?.close();
       // Last, so that its /readyz says "shutting down" during the drain.
       await closeMetrics?.();
     },

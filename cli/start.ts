@@ -59,6 +59,8 @@ export interface StartOptions {
   metricsText?: MetricsExposure['text'];
   /** Log line once running (default "Ferry is running"; a node's primary says that when every worker is up). */
   runningMessage?: string;
+  /** The gateway listens on no port: a node's primary hands it connections (Gateway.adopt, cli/smtp-dispatch.ts). */
+  smtpHanded?: boolean;
 }
 
 /** Starts the given roles on one storage connection. */
@@ -106,7 +108,8 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
         throw new ConfigError((err as Error).message);
       }
       const gateway = new Gateway({ config, db: storage.db, blobs: storage.blobs, logger: logger.child({ role: 'gateway' }) });
-      out.smtpPort = (await gateway.listen()).port;
+      if (opts.smtpHanded) gateway.takeHandedConnections();
+      else out.smtpPort = (await gateway.listen()).port;
       out.gateway = gateway;
       stops.push(() => gateway.close());
     }

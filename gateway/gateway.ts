@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
@@ -48,6 +48,8 @@ export class Gateway {
   private readonly trusted;
   private readonly users: Users | undefined;
   private listening = false;
+  /** Connections come from adopt(), not from a listener of its own (takeHandedConnections). */
+  private handed = false;
   /** Sessions counted in ferry_smtp_sessions_active (refused connections are not). */
   private readonly counted = new Set<string>();
   /** Open connections on smtp.tlsPort (TLS from the start, so onSecure is not a STARTTLS). */
@@ -253,6 +255,24 @@ export class Gateway {
     return addr;
   }
 
+  /**
+   * Serve connections another process accepts (a node's primary, cli/smtp-dispatch.ts) instead
+   * of listening here: from now on this gateway is ready, and adopt() gives it each connection.
+   */
+  takeHandedConnections(): void {
+    this.listening = true;
+    this.handed = true;
+  }
+
+  /** Serves a connection the primary accepted; `tls`: it came in on smtp.tlsPort. */
+  adopt(socket: Socket, tls: boolean): void {
+    const server = tls ? this.tlsServer : this.server;
+    // NB 'connection' is what the listener itself emits for an accepted socket: the library's
+    // handler (and the TLS handshake on smtp.tlsPort) takes it from there, as for its own.
+    if (server && this.handed) server.server.emit('connection', socket);
+    else socket.destroy();
+  }
+
   /** The implicit-TLS listener's address, when smtp.tlsPort is set. */
   tlsAddress(): AddressInfo | undefined {
     return this.tlsServer?.server.address() as AddressInfo | undefined;
@@ -282,7 +302,7 @@ export class Gateway {
       await Promise.allSettled(left.map((e) => e.done));
     }
     for (const s of servers) s.closeConnections();
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => (this.listening ? s.close(() => resolve()) : resolve()))));
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => (this.listening && !this.handed ? s.close(() => resolve()) : resolve()))));
     this.listening = false;
     await this.relay.close();
   }

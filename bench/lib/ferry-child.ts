@@ -97,6 +97,21 @@ function childBaseEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * BENCH_FERRY_ENV: Ferry settings for every child of a run, as `FERRY_KEY=value` pairs separated
+ * by spaces (e.g. FERRY_MEMORY_BUFFER_GARBAGE=0), to compare a setting against its default in
+ * the same conditions; only FERRY_ keys, since the caller's own FERRY_ variables are dropped.
+ */
+function benchSettings(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (process.env.BENCH_FERRY_ENV ?? '').split(/\s+/).filter(Boolean)) {
+    const m = /^(FERRY_[A-Z0-9_]+)=(.*)$/.exec(pair);
+    if (!m) throw new Error(`BENCH_FERRY_ENV: expected FERRY_KEY=value pairs separated by spaces, got "${pair}"`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
 export async function startFerryChild(opts: FerryChildOptions = {}): Promise<FerryChild> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
   const dataDir = path.join(dir, 'data');
@@ -120,6 +135,7 @@ export async function startFerryChild(opts: FerryChildOptions = {}): Promise<Fer
       FERRY_LOG_LEVEL: 'info',
       ...(opts.maxMessageSize !== undefined ? { FERRY_SMTP_MAX_MESSAGE_SIZE: String(opts.maxMessageSize) } : {}),
       ...(opts.minAttachmentSize !== undefined ? { FERRY_OFFLOAD_MIN_ATTACHMENT_SIZE: String(opts.minAttachmentSize) } : {}),
+      ...benchSettings(),
       ...opts.env,
     };
     // BENCH_FERRY_NODE_FLAGS: node flags for every Ferry child of a run (e.g. V8 heap settings),

@@ -144,7 +144,8 @@ describe('a node of two worker processes (processes: 2)', () => {
   it('starts two workers; both take connections at the same time and relay', async () => {
     expect(workerPids).toHaveLength(2);
     expect(new Set(workerPids).size).toBe(2);
-    // Six transactions open at once: the primary hands the connections round the workers.
+    // Six transactions open at once: the primary hands each connection to the worker with the
+    // fewest open sessions (cli/smtp-dispatch.ts), so each worker gets three of them.
     const open = await Promise.all(Array.from({ length: 6 }, () => openTransaction()));
     const replies = await Promise.all(
       open.map(async ({ c }) => {
@@ -158,8 +159,10 @@ describe('a node of two worker processes (processes: 2)', () => {
     const ids = deliveredIds();
     for (const { id } of open) expect(ids.filter((x) => x === id)).toHaveLength(1);
     const queueIds = replies.map(queueIdOf);
-    // The summary lines of the six transactions come from both workers.
+    // The summary lines of the six transactions come from both workers, three from each.
     expect([...(await summaryPidsOnceLogged(queueIds))].sort()).toEqual([...workerPids].sort());
+    const perWorker = (pid: number) => child.logs.filter((l) => queueIds.includes(l.queueId) && typeof l.result === 'string' && l.pid === pid).length;
+    expect(workerPids.map(perWorker)).toEqual([3, 3]);
     // Each worker runs with the smaller young generation (cli/cluster.ts WORKER_V8_FLAGS).
     for (const pid of workerPids) expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=8');
   });
@@ -253,7 +256,29 @@ describe('a node of two worker processes (processes: 2)', () => {
 });
 
 describe('a node that cannot start', () => {
-  it('a port in use: the workers start side by side, the reason is printed once, and the node exits with status 1', async () => {
+  it('the SMTP port in use: the primary, which accepts SMTP for the node, says so once and exits with status 1 before starting workers', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    const d = tempDir('ferry-cluster-busy-smtp-');
+    try {
+      const c = spawnFerry(
+        'start',
+        { FERRY_PROCESSES: '3', FERRY_DATA_DIR: d, FERRY_SMTP_HOST: '127.0.0.1', FERRY_SMTP_PORT: String(port), FERRY_WEB_HOST: '127.0.0.1', FERRY_WEB_PORT: String(await freePort()), FERRY_RELAY_URL: 'smtp://127.0.0.1:9', FERRY_LOG_LEVEL: 'info' },
+        d,
+      );
+      expect(await c.exited).toBe(1);
+      const said = c.stderrText().split('\n').filter((l) => l.includes('another program uses the port'));
+      expect(said).toHaveLength(1);
+      expect(said[0]).toContain(`127.0.0.1:${port}`);
+      expect(c.logs.filter((l) => l.msg === 'worker process ready' || l.msg === 'a worker process could not start')).toHaveLength(0);
+    } finally {
+      taken.close();
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('the web port in use: the workers start side by side, the reason is printed once, and the node exits with status 1', async () => {
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const port = (taken.address() as net.AddressInfo).port;
@@ -261,7 +286,7 @@ describe('a node that cannot start', () => {
     try {
       const c = spawnFerry(
         'start',
-        { FERRY_PROCESSES: '3', FERRY_DATA_DIR: d, FERRY_SMTP_HOST: '127.0.0.1', FERRY_SMTP_PORT: String(port), FERRY_WEB_HOST: '127.0.0.1', FERRY_WEB_PORT: String(await freePort()), FERRY_RELAY_URL: 'smtp://127.0.0.1:9', FERRY_LOG_LEVEL: 'info' },
+        { FERRY_PROCESSES: '3', FERRY_DATA_DIR: d, FERRY_SMTP_HOST: '127.0.0.1', FERRY_SMTP_PORT: String(await freePort()), FERRY_WEB_HOST: '127.0.0.1', FERRY_WEB_PORT: String(port), FERRY_RELAY_URL: 'smtp://127.0.0.1:9', FERRY_LOG_LEVEL: 'info' },
         d,
       );
       expect(await c.exited).toBe(1);
