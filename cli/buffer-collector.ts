@@ -54,11 +54,9 @@ export function startBufferCollector(opts: BufferCollectorOptions): BufferCollec
   const collect = opts.collect ?? exposedGc();
   if (!collect) return undefined;
   const buffers = opts.buffers ?? (() => process.memoryUsage().arrayBuffers);
-  const spacing = opts.spacing ?? 10;
-  let mark = buffers();
+  const watch = new GarbageWatch(opts.limit, opts.spacing ?? 10, buffers());
   let forced = 0;
   let forcedMs = 0;
-  let notBefore = 0;
 
   const observer = new PerformanceObserver((list) => {
     let scavenged = false;
@@ -66,24 +64,17 @@ export function startBufferCollector(opts: BufferCollectorOptions): BufferCollec
       const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
       // NB entries arrive in batches after the collections: a mark-compact in the batch is the
       // newest word on what is left, whatever scavenges came with it.
-      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
-        mark = buffers();
-        return;
-      }
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) return watch.compacted(buffers());
       if (kind === constants.NODE_PERFORMANCE_GC_MINOR) scavenged = true;
     }
-    if (!scavenged) return;
-    const now = buffers();
-    if (now < mark) mark = now;
-    if (now - mark < opts.limit || performance.now() < notBefore) return;
+    if (!scavenged || !watch.scavenged(buffers(), performance.now())) return;
     const t = performance.now();
     collect();
     const took = performance.now() - t;
     forced++;
     forcedMs += took;
     opts.onCollect?.(took);
-    notBefore = t + took * (1 + spacing);
-    mark = buffers();
+    watch.collected(buffers(), t, took);
   });
   observer.observe({ entryTypes: ['gc'] });
   return {
@@ -95,6 +86,38 @@ export function startBufferCollector(opts: BufferCollectorOptions): BufferCollec
     },
     stop: () => observer.disconnect(),
   };
+}
+
+/** When to collect: the buffer bytes seen after each collection, and the spacing of forced ones. */
+export class GarbageWatch {
+  /** Buffer bytes after the last mark-compact, or less if fewer were seen since. */
+  private mark: number;
+  private notBefore = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly spacing: number,
+    now: number,
+  ) {
+    this.mark = now;
+  }
+
+  /** A mark-compact (V8's or forced) left `now` bytes of buffers. */
+  compacted(now: number): void {
+    this.mark = now;
+  }
+
+  /** After a scavenge, with `now` bytes of buffers at time `t` (ms): whether to collect. */
+  scavenged(now: number, t: number): boolean {
+    if (now < this.mark) this.mark = now;
+    return now - this.mark >= this.limit && t >= this.notBefore;
+  }
+
+  /** A forced collection began at `t` and took `took` ms, leaving `now` bytes. */
+  collected(now: number, t: number, took: number): void {
+    this.mark = now;
+    this.notBefore = t + took * (1 + this.spacing);
+  }
 }
 
 /**

@@ -152,7 +152,12 @@ export async function startFerryChild(opts: FerryChildOptions = {}): Promise<Fer
     const tail: string[] = [];
     let probe: ProbeSample[] = [];
     let exited: string | undefined;
+    // A node answers on the SMTP port as soon as its first worker is ready; the bench measures
+    // it once every worker is (cli/cluster.ts logs this line then; a single process likewise).
+    let markRunning: () => void = () => undefined;
+    const running = new Promise<void>((resolve) => (markRunning = resolve));
     const onLine = (line: string) => {
+      if (line.includes('"msg":"Ferry is running"')) markRunning();
       if (line.startsWith('BENCH_PROBE ')) {
         try {
           if (probe.length < PROBE_SAMPLES) probe.push(JSON.parse(line.slice(12)) as ProbeSample);
@@ -189,6 +194,11 @@ export async function startFerryChild(opts: FerryChildOptions = {}): Promise<Fer
     try {
       await waitForGreeting(smtpPort, opts.startTimeoutMs ?? 30_000, () => (exited ? `${exited} while starting:\n${logTail()}` : undefined));
       await waitForHttp(`${publicUrl}/healthz`, 10_000);
+      await Promise.race([
+        running,
+        exitedPromise.then(() => Promise.reject(new Error(`${exited} while starting`))),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('the Ferry node answered, but did not log "Ferry is running" within 30 s')), 30_000).unref()),
+      ]);
     } catch (err) {
       (err as Error).message += `\n--- Ferry log ---\n${logTail()}`;
       throw err;
