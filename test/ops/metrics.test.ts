@@ -50,6 +50,8 @@ async function delta(step: () => Promise<unknown>, opts: { sweeperRuns?: boolean
     // Ferry's own metrics; process_* and nodejs_* change by themselves.
     if (!k.startsWith('ferry_') || BUCKET_SAMPLE.test(k) || k.startsWith('ferry_relay_duration_seconds_sum')) continue;
     if (!opts.sweeperRuns && k.startsWith('ferry_sweeper_runs_total')) continue;
+    // A process's own full collections (memory.bufferGarbage) come when its buffers say so.
+    if (k.startsWith('ferry_buffer_collections_total')) continue;
     const d = v - (before.get(k) ?? 0);
     if (d !== 0) out[k] = Math.round(d * 1000) / 1000;
   }
