@@ -109,8 +109,8 @@ export class SmtpDispatcher {
     this.hand(socket, tls);
   }
 
-  private hand(socket: net.Socket, tls: boolean, tries = 2): void {
-    const worker = this.leastBusy();
+  private hand(socket: net.Socket, tls: boolean, failed?: Worker): void {
+    const worker = this.leastBusy(failed);
     if (!worker) {
       if (this.waiting.length < this.maxWaiting) this.waiting.push({ socket, tls });
       else socket.destroy();
@@ -119,15 +119,15 @@ export class SmtpDispatcher {
     this.open.set(worker, this.open.get(worker)! + 1);
     worker.send({ ferry: 'smtp-connection', tls } satisfies HandedConnection, socket, (err) => {
       if (!err) return;
-      // The worker went away meanwhile: another one takes the client, or it is closed.
+      // The worker went away meanwhile: another one takes the client (one retry), or it is closed.
       this.closed(worker);
-      if (tries > 1 && !socket.destroyed) this.hand(socket, tls, tries - 1);
+      if (!failed && !socket.destroyed) this.hand(socket, tls, worker);
       else socket.destroy();
     });
   }
 
-  private leastBusy(): Worker | undefined {
-    const workers = [...this.open.keys()].filter((w) => w.isConnected());
+  private leastBusy(except?: Worker): Worker | undefined {
+    const workers = [...this.open.keys()].filter((w) => w !== except && w.isConnected());
     if (!workers.length) return undefined;
     let best: Worker | undefined;
     for (let i = 0; i < workers.length; i++) {
