@@ -256,48 +256,41 @@ describe('a node of two worker processes (processes: 2)', () => {
 });
 
 describe('a node that cannot start', () => {
-  it('the SMTP port in use: the primary, which accepts SMTP for the node, says so once and exits with status 1 before starting workers', async () => {
+  /**
+   * Starts a node of three processes with `which` port taken by another program; resolves with
+   * the node once it has exited (status 1) having printed the reason once, naming the port.
+   */
+  async function withPortTaken(which: 'smtp' | 'web'): Promise<ReturnType<typeof spawnFerry>> {
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const port = (taken.address() as net.AddressInfo).port;
-    const d = tempDir('ferry-cluster-busy-smtp-');
+    const [smtp, web] = which === 'smtp' ? [port, await freePort()] : [await freePort(), port];
+    const d = tempDir(`ferry-cluster-busy-${which}-`);
     try {
       const c = spawnFerry(
         'start',
-        { FERRY_PROCESSES: '3', FERRY_DATA_DIR: d, FERRY_SMTP_HOST: '127.0.0.1', FERRY_SMTP_PORT: String(port), FERRY_WEB_HOST: '127.0.0.1', FERRY_WEB_PORT: String(await freePort()), FERRY_RELAY_URL: 'smtp://127.0.0.1:9', FERRY_LOG_LEVEL: 'info' },
+        { FERRY_PROCESSES: '3', FERRY_DATA_DIR: d, FERRY_SMTP_HOST: '127.0.0.1', FERRY_SMTP_PORT: String(smtp), FERRY_WEB_HOST: '127.0.0.1', FERRY_WEB_PORT: String(web), FERRY_RELAY_URL: 'smtp://127.0.0.1:9', FERRY_LOG_LEVEL: 'info' },
         d,
       );
       expect(await c.exited).toBe(1);
       const said = c.stderrText().split('\n').filter((l) => l.includes('another program uses the port'));
       expect(said).toHaveLength(1);
       expect(said[0]).toContain(`127.0.0.1:${port}`);
-      expect(c.logs.filter((l) => l.msg === 'worker process ready' || l.msg === 'a worker process could not start')).toHaveLength(0);
+      return c;
     } finally {
       taken.close();
       fs.rmSync(d, { recursive: true, force: true });
     }
+  }
+
+  it('the SMTP port in use: the primary, which accepts SMTP for the node, says so once and exits with status 1 before starting workers', async () => {
+    const c = await withPortTaken('smtp');
+    expect(c.logs.filter((l) => l.msg === 'worker process ready' || l.msg === 'a worker process could not start')).toHaveLength(0);
   }, 180_000);
 
   it('the web port in use: the workers start side by side, the reason is printed once, and the node exits with status 1', async () => {
-    const taken = net.createServer();
-    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
-    const port = (taken.address() as net.AddressInfo).port;
-    const d = tempDir('ferry-cluster-busy-');
-    try {
-      const c = spawnFerry(
-        'start',
-        { FERRY_PROCESSES: '3', FERRY_DATA_DIR: d, FERRY_SMTP_HOST: '127.0.0.1', FERRY_SMTP_PORT: String(await freePort()), FERRY_WEB_HOST: '127.0.0.1', FERRY_WEB_PORT: String(port), FERRY_RELAY_URL: 'smtp://127.0.0.1:9', FERRY_LOG_LEVEL: 'info' },
-        d,
-      );
-      expect(await c.exited).toBe(1);
-      const said = c.stderrText().split('\n').filter((l) => l.includes('another program uses the port'));
-      expect(said).toHaveLength(1);
-      expect(said[0]).toContain(`127.0.0.1:${port}`);
-      // Three workers were started, not one after the other.
-      expect(c.logs.filter((l) => l.msg === 'a worker process could not start').length).toBeGreaterThanOrEqual(1);
-    } finally {
-      taken.close();
-      fs.rmSync(d, { recursive: true, force: true });
-    }
+    const c = await withPortTaken('web');
+    // Three workers were started, not one after the other.
+    expect(c.logs.filter((l) => l.msg === 'a worker process could not start').length).toBeGreaterThanOrEqual(1);
   }, 180_000);
 });
