@@ -15,6 +15,7 @@ import { bannerFields } from './banner.js';
 import { startBufferCollector } from './buffer-collector.js';
 import { bufferCollections } from './metrics.js';
 import { SmtpDispatcher, type ConnectionClosed, type HandedConnection } from './smtp-dispatch.js';
+import { implicitTlsPort } from '../gateway/tls.js';
 
 // Every core (docs/operations.md#processes): `ferry start`, `ferry gateway` and `ferry web` run
 // `processes` worker processes (default one per core) that share the SMTP and HTTP listeners
@@ -41,11 +42,6 @@ const isMsg = (m: unknown): m is Msg => typeof m === 'object' && m !== null && t
 
 /** How long the primary waits for a worker's figures or readiness before leaving it out. */
 const ASK_TIMEOUT_MS = 5000;
-
-/** Whether the gateway serves implicit TLS on smtp.tlsPort (as the Gateway decides: a port and a certificate). */
-function smtpTlsServed(config: Config): boolean {
-  return config.smtp.tlsPort !== undefined && !!config.smtp.tls.cert && !!config.smtp.tls.key;
-}
 
 /** The configured number of processes: `processes`, or one per core. */
 export function processCount(config: Config): number {
@@ -206,7 +202,7 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
   // that arrive while the workers load wait for the first that is ready.
   const smtp = roles.includes('gateway') ? new SmtpDispatcher() : undefined;
   const smtpPorts = await smtp
-    ?.listen({ host: config.smtp.host, port: config.smtp.port, tlsPort: smtpTlsServed(config) ? config.smtp.tlsPort : undefined, maxWaiting: config.smtp.maxConnections })
+    ?.listen({ host: config.smtp.host, port: config.smtp.port, tlsPort: implicitTlsPort(config), maxWaiting: config.smtp.maxConnections })
     .catch(exitOnStartError);
 
   function ask<T>(child: Child, kind: 'metrics' | 'readyz', pick: (m: Msg) => T): Promise<T | undefined> {

@@ -5,8 +5,8 @@ import type { Worker } from 'node:cluster';
 // sessions (docs/operations.md#processes). node:cluster's round robin gives the next connection
 // to whichever worker acknowledged its last one first, which under a burst is the same worker
 // again and again: ten 100 MiB messages that arrived together went 10:0, 9:1 or 8:2 in the
-// bench, and the worker with them all held 170-237 MB where an even 5:5 holds 130-150
-// (docs/performance.md, "Which worker gets a connection"). An SMTP session is long and a large
+// bench, and the worker with them all held 203-224 MB where an even 5:5 held 159-201 (147-152
+// with cli/buffer-collector.ts; docs/performance.md, "Which worker gets a connection"). An SMTP session is long and a large
 // one is heavy, so the count of open sessions is what decides. The web port stays with the
 // cluster's round robin: a download request is short and a worker's read budget bounds it.
 
@@ -89,7 +89,7 @@ export class SmtpDispatcher {
     if (n !== undefined) this.open.set(worker, Math.max(0, n - 1));
   }
 
-  /** Open sessions per worker pid (tests, logs). */
+  /** Open sessions per worker pid (tests). */
   counts(): Record<number, number> {
     return Object.fromEntries([...this.open].map(([w, n]) => [w.process.pid, n]));
   }

@@ -13,7 +13,7 @@ import { messagesRejected, smtpAuth, smtpSessions, smtpSessionsActive, smtpStart
 import { createRelay, type Relay } from './relay.js';
 import { replies, SmtpReplyError } from './replies.js';
 import { FerrySMTPServer, type FerryServerExtras } from './smtp-server.js';
-import { loadSmtpTls } from './tls.js';
+import { implicitTlsPort, loadSmtpTls } from './tls.js';
 import { MessageTransaction } from './transaction.js';
 
 export interface GatewayOptions {
@@ -71,7 +71,7 @@ export class Gateway {
       : undefined;
     const options = this.serverOptions(tls);
     this.server = new FerrySMTPServer(options);
-    this.tlsServer = config.smtp.tlsPort !== undefined && tls ? new FerrySMTPServer({ ...options, secure: true }) : undefined;
+    this.tlsServer = implicitTlsPort(config) !== undefined && tls ? new FerrySMTPServer({ ...options, secure: true }) : undefined;
     for (const s of [this.server, this.tlsServer]) s?.on('error', (err: Error) => logger.debug({ err }, 'smtp connection error'));
   }
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import tls from 'node:tls';
+import type { Config } from '../config/schema.js';
 
 // smtp.tls: the certificate for STARTTLS on smtp.port and for the implicit-TLS listener
 // (smtp.tlsPort). The same rules as web/tls.ts (which gateway/ may not import): PEM text or the
@@ -37,4 +38,13 @@ export function loadSmtpTls(input: { cert: string; key: string }): { cert: Buffe
     throw new SmtpTlsConfigError(`smtp.tls: the key does not fit the certificate or cannot be read (${(err as Error).message})`, { cause: err });
   }
   return { cert, key };
+}
+
+/**
+ * The implicit-TLS port the gateway serves: smtp.tlsPort, when smtp.tls has a certificate and key
+ * (without them there is nothing to serve it with). One decision for the Gateway's listener and
+ * for a node's primary, which binds the port for its workers (cli/smtp-dispatch.ts).
+ */
+export function implicitTlsPort(config: Pick<Config, 'smtp'>): number | undefined {
+  return config.smtp.tls.cert && config.smtp.tls.key ? config.smtp.tlsPort : undefined;
 }
