@@ -1,5 +1,6 @@
 import { Splitter, type MimeNode } from '@zone-eu/mailsplit';
 import type { Config } from '../config/schema.js';
+import { queueObjects } from './stage-queues.js';
 
 // Bounds on the MIME structure of one message (mime.maxDepth, mime.maxParts), enforced inside
 // mailsplit's Splitter at the moment it opens a part, before it has done any work for the part
@@ -71,6 +72,8 @@ export class LimitedSplitter extends Splitter {
     // The Splitter's own part limit stays as a backstop one past ours, so ours reports first.
     super({ ...options, maxChildNodes: limits.maxParts + 1 });
     this.limits = limits;
+    // The bodies it hands on wait here behind a slower stage (gateway/stage-queues.ts).
+    queueObjects(this, 'readable');
   }
 
   /** Set once a limit was passed; the Splitter then fails on its next line. */

@@ -8,6 +8,7 @@ import { noticeTargetKind, PLACEHOLDER_HEADER, usableCharset } from './mime-part
 import { lookupCharset } from './charsets.js';
 import { stuffFlowed } from './notice.js';
 import { placeholderBody } from './offloader.js';
+import { STAGE_OBJECTS } from './stage-queues.js';
 import { Utf8OrCp1252 } from './utf8-repair.js';
 
 // Pass 2 of the rewrite, run over the small message that pass 1 left (attachments are gone).
@@ -63,7 +64,7 @@ export class NoticeInserter extends Transform {
   private readonly opts: NoticeInserterOptions;
 
   constructor(opts: NoticeInserterOptions) {
-    super({ objectMode: true, highWaterMark: 16 });
+    super({ objectMode: true, highWaterMark: STAGE_OBJECTS });
     this.opts = opts;
   }
 

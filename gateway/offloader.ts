@@ -9,6 +9,7 @@ import { decodeFileName } from './charsets.js';
 import type { NewFile } from '../storage/records.js';
 import { drainOrClose } from './backpressure.js';
 import { HashCounter } from './hash-counter.js';
+import { DECODED_QUEUE_BYTES, STAGE_OBJECTS } from './stage-queues.js';
 import { Base64Decoder } from './decode-base64.js';
 import { decodeBuffers } from './decode-buffers.js';
 import { QuotedPrintableDecoder } from './decode-qp.js';
@@ -107,7 +108,7 @@ export class Offloader extends Transform {
   private readonly opts: OffloaderOptions;
 
   constructor(opts: OffloaderOptions) {
-    super({ objectMode: true, highWaterMark: 16 });
+    super({ objectMode: true, highWaterMark: STAGE_OBJECTS });
     this.opts = opts;
   }
 
@@ -233,7 +234,7 @@ export class Offloader extends Transform {
 
     const decoder = decoderFor(node);
     const hasher = new HashCounter();
-    const body = new PassThrough({ highWaterMark: 256 * 1024 });
+    const body = new PassThrough({ highWaterMark: DECODED_QUEUE_BYTES });
     const piped = pipeline(decoder, hasher, body);
     const put = this.opts.sink.store(blobKey, body, contentType, (chunk) => decodeBuffers.release(chunk));
     const stored = Promise.all([piped, put]).then(() => undefined);

@@ -35,6 +35,7 @@ import { CrlfNormalizer } from './line-ends.js';
 import { mimeLimits } from './mime-limits.js';
 import { BulkChunker, BulkSplitter } from './bulk-splitter.js';
 import { NoticeInserter } from './notice-inserter.js';
+import { queueObjects } from './stage-queues.js';
 import { noticeHtml, noticeText, placeholderText } from './notice.js';
 import { Offloader, type OffloadedFile, type OffloadSink } from './offloader.js';
 import { deliver, queueNotice } from './queue-delivery.js';
@@ -295,7 +296,7 @@ export class MessageTransaction implements OffloadSink {
       const chunker = new BulkChunker(DATA_CHUNK);
       const hold = { create: (name: string) => this.spool.writer(name), remove: (name: string) => this.spool.remove(name) };
       this.offloader = new Offloader({ minSize: cfg.offload.minAttachmentSize, signed: cfg.offload.signed, sink: this, hold });
-      const done = pipeline(chunker, new BulkSplitter(SPLITTER_OPTIONS, mimeLimits(cfg)), this.offloader, new Joiner(), new CrlfNormalizer(), this.spool.writer('a'));
+      const done = pipeline(chunker, new BulkSplitter(SPLITTER_OPTIONS, mimeLimits(cfg)), this.offloader, queueObjects(new Joiner(), 'writable'), new CrlfNormalizer(), this.spool.writer('a'));
       return { input: chunker as unknown as Writable, done };
     });
     this.mimePass = mime;
@@ -344,7 +345,7 @@ export class MessageTransaction implements OffloadSink {
         placeholders: new Map(this.files.map((f) => [f.idx, placeholderText(f, url, this.expiresAt)])),
         subject: this.relayedSubject,
       }),
-      new Joiner(),
+      queueObjects(new Joiner(), 'writable'),
       new CrlfNormalizer(),
       out,
     );
