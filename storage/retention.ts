@@ -233,10 +233,20 @@ function toRule(r: RetentionRulesTable): RetentionRule {
 
 const KIND_ORDER: Record<string, number> = { default: 0, minimum: 1, maximum: 2, sender: 3, sender_domain: 4, recipient_domain: 5 };
 
+/**
+ * Bounds first, then rules by kind and match, matches in code-unit order: the same list on every
+ * server whatever its locale (localeCompare follows the process's ICU locale), and the gateway,
+ * which loads the rules for every offloaded message, pages in no ICU collator for it
+ * (docs/performance.md, "Code pages").
+ */
+function byKindAndMatch(a: RetentionRule, b: RetentionRule): number {
+  return (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) || (a.match < b.match ? -1 : a.match > b.match ? 1 : 0);
+}
+
 /** Every row, bounds first, then rules by kind and match. */
 export async function listRules(db: Db): Promise<RetentionRule[]> {
   const rows = await db.selectFrom('retention_rules').selectAll().execute();
-  return rows.map(toRule).sort((a, b) => (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) || a.match.localeCompare(b.match));
+  return rows.map(toRule).sort(byKindAndMatch);
 }
 
 export async function getRule(db: Db, id: string): Promise<RetentionRule | undefined> {
@@ -432,7 +442,7 @@ export function plannedRules(dbRules: readonly RetentionRule[], cfg: RetentionBo
   const fromFile = seedRows(cfg, now)
     .filter((r) => !admin.some((a) => a.id === r.id))
     .map(toRule);
-  return [...admin, ...fromFile].sort((a, b) => (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) || a.match.localeCompare(b.match));
+  return [...admin, ...fromFile].sort(byKindAndMatch);
 }
 
 function seedRows(cfg: RetentionBounds & { rules?: readonly ConfigRule[] }, now: number): RetentionRulesTable[] {

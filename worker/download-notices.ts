@@ -280,7 +280,9 @@ function digestMail(rows: DownloadRow[], info: Described, cutoff: number): { sub
     const heading = `${t.subject ? `"${t.subject}"` : '(no subject)'}, sent ${formatUtc(t.createdAt)}`;
     text.push(heading);
     html += `<h2 style="font-size:16px;margin:16px 0 4px 0">${htmlAscii(heading)}</h2>`;
-    const recs = [...byTransfer.get(t.id)!.entries()].sort(([a], [b]) => (a === '' ? 1 : b === '' ? -1 : a.localeCompare(b)));
+    // Addresses in code-unit order: the same on every server whatever its locale, and no ICU
+    // collator paged in for it (docs/performance.md, "Code pages").
+    const recs = [...byTransfer.get(t.id)!.entries()].sort(([a], [b]) => (a === '' ? 1 : b === '' ? -1 : a < b ? -1 : a > b ? 1 : 0));
     for (const [rec, list] of recs) {
       text.push(`  ${who(rec)}:`, ...list.map((d) => `  * ${what(t, d.file_idx)}, ${formatUtc(d.at)}`));
       html += `<p style="margin:8px 0 2px 0">${htmlAscii(who(rec))}:</p><ul style="margin:0">${list.map((d) => `<li>${htmlAscii(what(t, d.file_idx))}, ${htmlAscii(formatUtc(d.at))}</li>`).join('')}</ul>`;

@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
-import { formatSize } from '../../config/units.js';
+import { formatSize, formatUtc, groupDigits } from '../../config/units.js';
 import { displayName, isOwnAddress, queueSystemMail, type BlobStore, type Db } from '../../storage/index.js';
-import { formatUtc } from '../../config/units.js';
 import { htmlAscii } from '../notice.js';
 
 // The sender's receipt: what left, to whom, until when, and the private management link (and
@@ -36,7 +35,7 @@ export function receiptsWanted(config: Config, byRule: boolean | null): boolean 
 }
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-const sizeText = (n: number) => (n < 1000 ? formatSize(n) : `${formatSize(n)} (${n.toLocaleString('en-GB')} bytes)`);
+const sizeText = (n: number) => (n < 1000 ? formatSize(n) : `${formatSize(n)} (${groupDigits(n)} bytes)`);
 const linkKind = (r: { perRecipientLink: boolean }) => (r.perRecipientLink ? 'own link' : 'shared link');
 
 const MANAGE_WHY = 'See who downloaded what, revoke one recipient or all, change the expiry, or send a copy again:';

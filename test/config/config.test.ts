@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, envName, loadConfig, parseDuration, parseSize, settingPaths } from '../../config/index.js';
+import { groupDigits } from '../../config/units.js';
 import { tempDir } from '../helpers/ferry.js';
 
 describe('sizes and durations', () => {
@@ -25,6 +26,14 @@ describe('sizes and durations', () => {
     [' 2500 ', 2500],
   ])('duration %s (a bare number from the environment) = %d ms', (v, n) => expect(parseDuration(v)).toBe(n));
   it.each(['10 minutes', '5x', 'd', '1.5', '-5'])('duration %s is refused', (v) => expect(parseDuration(v)).toBeUndefined());
+  it.each([
+    [0, '0'],
+    [999, '999'],
+    [1000, '1,000'],
+    [100_000, '100,000'],
+    [12_345_678, '12,345,678'],
+    [1_099_511_627_776, '1,099,511,627,776'],
+  ])('byte count %d is written %s, as the receipt shows it on every server', (n, text) => expect(groupDigits(n)).toBe(text));
   it('reads booleans in the usual spellings and says what is allowed otherwise', () => {
     expect(loadConfig({ env: { FERRY_WEB_TRUST_PROXY: 'off' } }).web.trustProxy).toBe(false);
     expect(loadConfig({ env: { FERRY_WEB_TRUST_PROXY: 'yes' } }).web.trustProxy).toBe(true);

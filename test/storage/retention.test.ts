@@ -116,6 +116,17 @@ describe('rules in the database', () => {
     ]);
   });
 
+  it('lists rules by kind, then by match in code-unit order: the same list on every server, whatever its locale', async () => {
+    // ICU's collation (localeCompare) puts "_" before "." and "é" right after "e"; code units
+    // do neither, and do not depend on the process's locale.
+    for (const match of ['zed@corp.example', 'a_b@corp.example', 'a.b@corp.example', 'éve@corp.example', 'eve@corp.example']) {
+      await setRule(db, { kind: 'sender', match, periodMs: 3 * DAY_MS }, 'admin:t', bounds);
+    }
+    const senders = (await listRules(db)).filter((r) => r.kind === 'sender').map((r) => r.match);
+    expect(senders).toEqual(['a.b@corp.example', 'a_b@corp.example', 'eve@corp.example', 'zed@corp.example', 'éve@corp.example']);
+    for (const match of senders) await deleteRule(db, `sender:${match}`, 'admin:t');
+  });
+
   it.each([
     [{ kind: 'sender', match: 'not-an-address', periodMs: DAY_MS }, /not a mail address/],
     [{ kind: 'recipient_domain', match: 'bad domain!', periodMs: DAY_MS }, /not a domain/],
