@@ -38,8 +38,11 @@ RUN npm ci --no-audit --no-fund \
  && npm cache clean --force
 
 FROM ${NODE_IMAGE}
+# MALLOC_ARENA_MAX=2: glibc's malloc arenas capped for every process, also with FERRY_PROCESSES=1
+# (docs/operations.md, "Processes: every core"); the workers of `ferry start` get it anyway.
 ENV NODE_ENV=production \
-    FERRY_DATA_DIR=/data
+    FERRY_DATA_DIR=/data \
+    MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules

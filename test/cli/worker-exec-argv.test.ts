@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { workerExecArgv } from '../../cli/cluster.js';
+import { workerExecArgv, workerMallocEnv } from '../../cli/cluster.js';
 
 // The node options of the worker processes (cli/cluster.ts): the primary's own, without a script
-// given on the command line, plus the smaller young generation unless the admin chose one.
+// given on the command line, plus the smaller young generation unless the admin chose one; and
+// their environment's malloc arenas.
 
 describe('worker node options', () => {
   it('adds the smaller young generation to what the primary was started with', () => {
@@ -17,5 +18,12 @@ describe('worker node options', () => {
 
   it('never passes on a script given with -e or -p', () => {
     expect(workerExecArgv(['-e', 'import("x")', '--trace-warnings'], '')).toEqual(['--trace-warnings', '--max-semi-space-size=8']);
+  });
+
+  it("caps glibc's malloc arenas at 2 unless the admin set them, by variable or tunable", () => {
+    expect(workerMallocEnv({})).toEqual({ MALLOC_ARENA_MAX: '2' });
+    expect(workerMallocEnv({ MALLOC_ARENA_MAX: '4' })).toEqual({});
+    expect(workerMallocEnv({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=131072:glibc.malloc.arena_max=1' })).toEqual({});
+    expect(workerMallocEnv({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=131072' })).toEqual({ MALLOC_ARENA_MAX: '2' });
   });
 });

@@ -165,6 +165,8 @@ describe('a node of two worker processes (processes: 2)', () => {
     expect(workerPids.map(perWorker)).toEqual([3, 3]);
     // Each worker runs with the smaller young generation (cli/cluster.ts WORKER_V8_FLAGS).
     for (const pid of workerPids) expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=8');
+    // ... and at most two malloc arenas (cli/cluster.ts workerMallocEnv), set before glibc starts.
+    for (const pid of workerPids) expect(fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
   });
 
   it('/metrics shows the node: totals across both workers, on metrics.port and (with the token) on the web port', async () => {
