@@ -79,7 +79,7 @@ const WORKER_V8_FLAGS: readonly { flag: string; value: string }[] = [{ flag: '--
  * glibc.malloc.arena_max in GLIBC_TUNABLES): 2 instead of glibc's 8 per core. Every thread that
  * allocates (V8's compiler and collector threads, libuv's pool) otherwise gets an arena of its
  * own, and each keeps the pages its freed blocks leave; with 2 a worker of the offload mix peaked
- * 2-4 MB lower in every one of six interleaved pairs, at no measured cost in throughput
+ * lower in every one of nine interleaved pairs (by 1.5-12 MB, median 4), at no measured cost in throughput
  * (docs/performance.md, "Malloc arenas"). A libc other than glibc ignores the variable.
  */
 export function workerMallocEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
