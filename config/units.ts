@@ -77,11 +77,8 @@ export function formatSize(bytes: number): string {
  * (docs/performance.md, "Code pages").
  */
 export function groupDigits(n: number): string {
-  if (!Number.isSafeInteger(n)) return String(n);
-  const digits = String(Math.abs(n));
-  let out = '';
-  for (let end = digits.length; end > 0; end -= 3) out = digits.slice(Math.max(0, end - 3), end) + (out ? `,${out}` : '');
-  return n < 0 ? `-${out}` : out;
+  // A comma before every run of three digits that reaches the end ("-" is no digit).
+  return Number.isSafeInteger(n) ? String(n).replace(/\B(?=(\d{3})+$)/g, ',') : String(n);
 }
 
 const DURATION_STEPS: [ms: number, short: string, word: string][] = [
