@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
 import { describe, expect, it } from 'vitest';
-import { stuffInBulk } from '../../gateway/dot-stuffing.js';
+import { useBulkStuffing } from '../../gateway/dot-stuffing.js';
 import { inChunks, splitAt } from '../helpers/chunks.js';
 
 // gateway/dot-stuffing.ts must give exactly what nodemailer's own DataStream gives (the relay
@@ -10,15 +10,20 @@ import { inChunks, splitAt } from '../helpers/chunks.js';
 type Stream = InstanceType<typeof DataStream> & { inByteCount: number; outByteCount: number };
 
 async function run(chunks: Buffer[], bulk: boolean): Promise<{ out: Buffer; inBytes: number; outBytes: number }> {
+  const { out, inBytes, outBytes } = await runChunks(chunks, bulk);
+  return { out: Buffer.concat(out), inBytes, outBytes };
+}
+
+async function runChunks(chunks: Buffer[], bulk: boolean): Promise<{ out: Buffer[]; inBytes: number; outBytes: number }> {
   const s = new DataStream() as Stream;
-  if (bulk) (s as unknown as { _transform: typeof stuffInBulk })._transform = stuffInBulk;
+  if (bulk) useBulkStuffing(s);
   const got: Buffer[] = [];
   s.on('data', (c: Buffer) => got.push(c));
   const ended = new Promise((r) => s.on('end', r));
   for (const c of chunks) s.write(c);
   s.end();
   await ended;
-  return { out: Buffer.concat(got), inBytes: s.inByteCount, outBytes: s.outByteCount };
+  return { out: got, inBytes: s.inByteCount, outBytes: s.outByteCount };
 }
 
 
@@ -82,9 +87,22 @@ describe('bulk dot-stuffing against nodemailer DataStream', () => {
     }
   });
 
+  // Each chunk out is one write to the next hop's socket: a small message (one chunk, the usual
+  // case) must leave as one write, the end-of-data line included, not two.
+  it('the end-of-data line leaves with the last chunk: as many chunks out as came in', async () => {
+    const body = Buffer.from('Subject: x\r\n\r\n.dot\r\nlast line', 'latin1');
+    const one = await runChunks([body], true);
+    expect(one.out.map((c) => c.toString('latin1'))).toEqual(['Subject: x\r\n\r\n..dot\r\nlast line\r\n.\r\n']);
+    const three = await runChunks(splitAt(body, [5, 20]), true);
+    expect(three.out).toHaveLength(3);
+    expect(three.out.at(-1)!.toString('latin1')).toBe('last line\r\n.\r\n');
+    expect(Buffer.concat(three.out).equals(Buffer.concat(one.out))).toBe(true);
+    expect((await runChunks([], true)).out.map((c) => c.toString('latin1'))).toEqual(['\r\n.\r\n']);
+  });
+
   it('a string chunk is taken as nodemailer takes it', async () => {
     const s = new DataStream() as Stream;
-    (s as unknown as { _transform: typeof stuffInBulk })._transform = stuffInBulk;
+    useBulkStuffing(s);
     const out = await new Promise<Buffer>((resolve) => {
       const got: Buffer[] = [];
       s.on('data', (c: Buffer) => got.push(c));
