@@ -34,9 +34,12 @@ await esbuild.build({
   format: 'esm',
   platform: 'node',
   target: 'node20.19',
-  // NB no minifying: stack traces in logs stay readable. keepNames: esbuild renames clashing
-  // top-level names across modules; errors and classes keep the names they were given.
-  keepNames: true,
+  // NB no minifying: stack traces in logs stay readable. No keepNames: it wraps every function
+  // made at run time (each closure of smtp-server, nodemailer and ours, per command and per
+  // message) in a defineProperty call, 4 % of a worker's CPU on small mail (docs/performance.md,
+  // "Function names"). Without it esbuild renames a top-level name that clashes with another
+  // module's (Foo -> Foo2); the check below refuses that for our own classes.
+  keepNames: false,
   // Maps for the bench's profiles (bench/lib/profile.ts maps each frame back to its source file).
   sourcemap: 'linked',
   sourcesContent: false,
@@ -46,3 +49,19 @@ await esbuild.build({
   banner: { js: "import { createRequire as __ferryCreateRequire } from 'node:module'; const require = __ferryCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// Ferry's own classes keep their names in the bundle: pino logs an error's constructor name as
+// its `type`, and admins search the logs for it. esbuild resolves a clash by appending a digit.
+const classes = new Set();
+for (const dir of ['admin', 'cli', 'config', 'gateway', 'storage', 'web', 'worker']) {
+  for (const f of fs.readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })) {
+    if (!f.endsWith('.ts')) continue;
+    for (const m of fs.readFileSync(path.join(root, dir, f), 'utf8').matchAll(/^(?:export )?(?:abstract )?class (\w+)/gm)) classes.add(m[1]);
+  }
+}
+const bundled = fs.readdirSync(path.join(out, 'cli')).filter((f) => f.endsWith('.js')).map((f) => fs.readFileSync(path.join(out, 'cli', f), 'utf8')).join('\n');
+const renamed = [...classes].filter((c) => new RegExp(`\\bclass ${c}\\d+\\b`).test(bundled));
+if (renamed.length) {
+  console.error(`build: esbuild renamed these classes of ours because another module has the same top-level name: ${renamed.join(', ')}. Rename one of the two (their names show in logs).`);
+  process.exit(1);
+}
