@@ -54,6 +54,7 @@ await esbuild.build({
 // its `type`, and admins search the logs for it. esbuild resolves a clash by appending a digit.
 const classes = new Set();
 for (const dir of ['admin', 'cli', 'config', 'gateway', 'storage', 'web', 'worker']) {
+  if (!fs.existsSync(path.join(root, dir))) continue;
   for (const f of fs.readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })) {
     if (!f.endsWith('.ts')) continue;
     for (const m of fs.readFileSync(path.join(root, dir, f), 'utf8').matchAll(/^(?:export )?(?:abstract )?class (\w+)/gm)) classes.add(m[1]);
