@@ -16,6 +16,7 @@ import { startBufferCollector } from './buffer-collector.js';
 import { bufferCollections } from './metrics.js';
 import { SmtpDispatcher, type ConnectionClosed, type HandedConnection } from './smtp-dispatch.js';
 import { implicitTlsPort } from '../gateway/tls.js';
+import { releaseYoungGeneration } from './young-generation.js';
 
 // Every core (docs/operations.md#processes): `ferry start`, `ferry gateway` and `ferry web` run
 // `processes` worker processes (default one per core) that share the SMTP and HTTP listeners
@@ -116,6 +117,8 @@ function collectBuffers(config: Config): void {
 }
 
 async function runInProcess(config: Config, logger: Logger, roles: readonly Role[]): Promise<void> {
+  // This one process does all the work: its young generation grows as V8 sees fit.
+  releaseYoungGeneration();
   const running = await startRoles(config, logger, roles).catch(exitOnStartError);
   collectBuffers(config);
   // The roles' own timers are unref'd (they must not keep a test or an embedding process
@@ -339,6 +342,7 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
       },
       'Ferry is running',
     );
+    releaseYoungGeneration();
   };
 
   if (config.metrics.port !== undefined) {

@@ -1,6 +1,7 @@
 import { parseArgs } from './args.js';
 import type { Role } from './start.js';
 import { configFromPrimary } from './worker-config.js';
+import { holdYoungGeneration } from './young-generation.js';
 
 // Every command's code (and the configuration schema) is imported only when that command runs:
 // `ferry --help` loads nothing else, and `ferry check-config` never loads the SMTP server,
@@ -35,6 +36,7 @@ API with the token in FERRY_CLI_TOKEN, without the configuration; the server enf
 token's role (a read-only token may look, not change). See docs/admin.md.`;
 
 const REMOTE_COMMANDS = ['transfers', 'queue', 'rules'];
+const SERVER_COMMANDS = ['start', 'gateway', 'web', 'worker'];
 
 export async function main(argv: string[]): Promise<void> {
   let args;
@@ -72,6 +74,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = await remoteCommand(args.command, api, args.rest);
     return;
   }
+  if (SERVER_COMMANDS.includes(args.command)) holdYoungGeneration();
   let config = configFromPrimary();
   if (!config) {
     const { ConfigError, loadConfig } = await import('../config/index.js');
