@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { Counter, register } from 'prom-client';
 
 /**
  * How standard output is written (JSON logs). Each line a write of its own cost a worker 7 % of
@@ -7,7 +8,8 @@ import pino, { type Logger } from 'pino';
  * on an uncaught error, writes what it holds first (pino flushes on 'exit'); one killed with
  * SIGKILL loses at most `flushMs` of lines. At most `maxBytes` wait: while standard output does
  * not take them (a stalled log reader), further lines are counted and dropped instead of growing
- * the process, and a warning says how many once the reader catches up.
+ * the process, counted in `ferry_log_lines_dropped_total`, and a warning says how many once the
+ * reader catches up.
  */
 export const LOG_OUTPUT = { batchBytes: 4096, flushMs: 250, maxBytes: 8 * 1024 * 1024, dropCheckMs: 5_000 };
 
@@ -21,8 +23,14 @@ export function createLogger(level: string, output: Partial<LogOutput> = {}): Lo
   }
   const out = pino.destination({ dest: 1, sync: false, minLength: o.batchBytes, periodicFlush: o.flushMs, maxLength: o.maxBytes });
   const logger = pino({ level }, out);
+  const droppedTotal =
+    (register.getSingleMetric('ferry_log_lines_dropped_total') as Counter | undefined) ??
+    new Counter({ name: 'ferry_log_lines_dropped_total', help: 'Log lines dropped because standard output did not take them (a stalled or slow log reader)' });
   let dropped = 0;
-  out.on('drop', () => void dropped++);
+  out.on('drop', () => {
+    dropped++;
+    droppedTotal.inc();
+  });
   setInterval(() => {
     if (!dropped) return;
     const n = dropped;

@@ -2,7 +2,9 @@
 //   log-child.ts exit N     N lines, then process.exit(0)
 //   log-child.ts throw      one line, then an uncaught error
 //   log-child.ts linger     one line, then 3 s alive
-//   log-child.ts flood N    N lines of 1 KiB at once ("flooded" on stderr), then 2 s alive
+//   log-child.ts flood N    N lines of 1 KiB at once ("flooded" on stderr), then 2 s alive,
+//                           printing the dropped-lines counter on stderr
+import { register } from 'prom-client';
 import { createLogger } from '../../cli/logger.js';
 
 const [mode, n] = process.argv.slice(2);
@@ -22,5 +24,6 @@ if (mode === 'exit') {
   const pad = 'x'.repeat(1000);
   for (let i = 0; i < Number(n); i++) logger.info({ i, pad }, 'line');
   process.stderr.write('flooded\n');
+  setTimeout(async () => process.stderr.write(`metric ${(await register.getSingleMetricAsString('ferry_log_lines_dropped_total')).split('\n').at(-1)}\n`), 1500);
   setTimeout(() => undefined, 2000);
 }

@@ -11,6 +11,7 @@ const CHILD = path.join(import.meta.dirname, 'log-child.ts');
 interface Run {
   lines: { level: number; msg: string; i?: number; dropped?: number }[];
   code: number | null;
+  stderr: string;
   /** ms from start until each line arrived. */
   at: number[];
 }
@@ -38,7 +39,7 @@ function runChild(args: string[], opts: { pauseUntilStderr?: string } = {}): Pro
       if (opts.pauseUntilStderr && err.includes(opts.pauseUntilStderr)) p.stdout.resume();
     });
     p.once('error', reject);
-    p.once('close', (code) => resolve({ lines, code, at }));
+    p.once('close', (code) => resolve({ lines, code, at, stderr: err }));
   });
 }
 
@@ -70,6 +71,7 @@ describe('the JSON log on standard output', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]!.msg).toMatch(/^\d+ log lines were dropped: standard output did not take them/);
     expect(warnings[0]!.dropped).toBe(4000 - info.length);
+    expect(r.stderr).toContain(`metric ferry_log_lines_dropped_total ${4000 - info.length}`);
     expect(info.length).toBeLessThan(2000);
     expect(info.length).toBeGreaterThan(0);
     // What arrived is whole and in order: the first lines, up to the limit.
