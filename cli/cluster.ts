@@ -342,6 +342,8 @@ async function runPrimary(config: Config, logger: Logger, roles: readonly Role[]
       },
       'Ferry is running',
     );
+    // Written now, not with the next batch (cli/logger.ts): supervisors and scripts wait for it.
+    logger.flush();
     releaseYoungGeneration();
   };
 

@@ -24,6 +24,8 @@ export function stopOnSignals(stop: () => Promise<void>, logger: Logger, timeout
     // whoever sees this line and connects is already refused with 421 4.3.2.
     const stopped = stop();
     logger.info({ ...fields, timeoutMs }, 'stopping: no new connections; messages and downloads in flight may finish');
+    // Written now, not with the next batch (cli/logger.ts): whoever watches the log for it acts on it.
+    logger.flush();
     setTimeout(() => {
       logger.error('stop did not finish in time: exiting now');
       process.exit(1);

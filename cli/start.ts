@@ -200,6 +200,8 @@ export async function startRoles(config: Config, logger: Logger, roles: readonly
     },
     opts.runningMessage ?? 'Ferry is running',
   );
+  // Written now, not with the next batch (cli/logger.ts): supervisors and scripts wait for it.
+  logger.flush();
   return out;
 }
 
