@@ -17,6 +17,7 @@ import { bufferCollections } from './metrics.js';
 import { SmtpDispatcher, type ConnectionClosed, type HandedConnection } from './smtp-dispatch.js';
 import { implicitTlsPort } from '../gateway/tls.js';
 import { releaseYoungGeneration } from './young-generation.js';
+import { givenNodeFlags } from './node-flags.js';
 
 // Every core (docs/operations.md#processes): `ferry start`, `ferry gateway` and `ferry web` run
 // `processes` worker processes (default one per core) that share the SMTP and HTTP listeners
@@ -90,7 +91,7 @@ export function workerMallocEnv(env: NodeJS.ProcessEnv = process.env): Record<st
 
 /** The workers' node options: the primary's without a script (withoutEval), plus WORKER_V8_FLAGS the admin did not set. */
 export function workerExecArgv(execArgv: readonly string[], nodeOptions = ''): string[] {
-  const given = [...execArgv, ...nodeOptions.split(/\s+/)].map((a) => a.replace(/_/g, '-').split('=')[0]);
+  const given = givenNodeFlags(execArgv, nodeOptions);
   const out = withoutEval(execArgv);
   for (const { flag, value } of WORKER_V8_FLAGS) if (!given.includes(flag)) out.push(`${flag}=${value}`);
   return out;

@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import v8 from 'node:v8';
+import { givenNodeFlags } from './node-flags.js';
 
 // A node's primary (cli/cluster.ts) loads the configuration, migrates the database and forks the
 // workers; at rest it only hands over connections and runs the timers of the worker role. V8
@@ -17,7 +18,7 @@ let held = false;
 
 /** True when the admin sized the young generation (node's command line or NODE_OPTIONS): then it is left alone. */
 export function adminSizedYoungGeneration(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): boolean {
-  return [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => ADMIN_FLAGS.includes(a.replace(/_/g, '-').split('=')[0]!));
+  return givenNodeFlags(execArgv, nodeOptions).some((f) => ADMIN_FLAGS.includes(f));
 }
 
 /** In a server command's primary process, before the configuration is read. */
